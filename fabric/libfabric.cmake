@@ -1,0 +1,1 @@
+# libfabric implementation sources (verbs and tcp providers).
