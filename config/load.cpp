@@ -1,0 +1,92 @@
+// Loading: read the file, parse YAML, apply overrides, read the tree, validate.
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "config/detail.hpp"
+
+namespace squall::config {
+namespace {
+
+Result<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    int error = errno;
+    std::string message = fmt::format("cannot read configuration file '{}': {}", path,
+                                      std::strerror(error));
+    return error == ENOENT ? not_found(message) : io_error(message);
+  }
+  std::string text;
+  char buffer[4096];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    text.append(buffer, static_cast<std::size_t>(in.gcount()));
+    if (text.size() > detail::kMaxConfigBytes) {
+      return invalid_argument(fmt::format("configuration file '{}' is larger than {} bytes",
+                                          path, detail::kMaxConfigBytes));
+    }
+  }
+  if (in.bad()) return io_error(fmt::format("error reading configuration file '{}'", path));
+  return text;
+}
+
+std::string mark_text(std::string_view source, const YAML::Mark& mark) {
+  return fmt::format("{}:{}:{}", source, mark.line + 1, mark.column + 1);
+}
+
+// The single YAML document of `text`, as a map (an empty document is an empty map).
+Result<YAML::Node> parse_document(std::string_view text, std::string_view source) {
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return invalid_argument(fmt::format("{}: malformed YAML: {}", mark_text(source, e.mark),
+                                        e.msg));
+  }
+  if (documents.size() > 1) {
+    return invalid_argument(fmt::format("{}: {} YAML documents found; a configuration is one "
+                                        "document", mark_text(source, documents[1].Mark()),
+                                        documents.size()));
+  }
+  if (documents.empty() || documents[0].IsNull()) return YAML::Node(YAML::NodeType::Map);
+  if (!documents[0].IsMap()) {
+    return invalid_argument(fmt::format("{}: the configuration must be a map of sections "
+                                        "(cluster, node, ...), got {}",
+                                        mark_text(source, documents[0].Mark()),
+                                        documents[0].IsSequence() ? "a list" : "a single value"));
+  }
+  return documents[0];
+}
+
+}  // namespace
+
+Result<Config> load_config_string(std::string_view text, std::string_view source_name,
+                                  const std::vector<std::string>& overrides) {
+  if (text.size() > detail::kMaxConfigBytes) {
+    return invalid_argument(fmt::format("{}: configuration is larger than {} bytes",
+                                        source_name, detail::kMaxConfigBytes));
+  }
+  auto root = parse_document(text, source_name);
+  if (!root.is_ok()) return root.status();
+  detail::SourceMap sources{std::string(source_name)};
+  for (const std::string& override_text : overrides) {
+    SQUALL_TRY(detail::apply_override(*root, override_text, sources));
+  }
+  Config config;
+  if (auto error = detail::parse_tree(*root, sources, config)) {
+    return invalid_argument(sources.format(*error));
+  }
+  detail::ensure_default_pool(config.layout);
+  if (auto error = detail::find_error(config)) return invalid_argument(sources.format(*error));
+  return config;
+}
+
+Result<Config> load_config_file(const std::string& path,
+                                const std::vector<std::string>& overrides) {
+  auto text = read_file(path);
+  if (!text.is_ok()) return text.status();
+  return load_config_string(*text, path, overrides);
+}
+
+}  // namespace squall::config
