@@ -45,14 +45,27 @@ Result<std::vector<Segment>> parse_path(std::string_view path) {
   }
 }
 
+// `{...}` and `[...]` are YAML flow collections and quoted text is a YAML quoted scalar;
+// anything else is taken verbatim as a plain value, so "#", ":" or "a: b" need no quoting.
+// An empty value is the empty string (e.g. `logging.file=` for stderr), not "no value".
 Result<YAML::Node> parse_value(std::string_view text) {
-  // An empty value is the empty string (e.g. `logging.file=` for stderr), not "no value".
-  if (text.empty()) return YAML::Node(std::string());
+  bool structured = !text.empty() && (text.front() == '{' || text.front() == '[' ||
+                                      text.front() == '"' || text.front() == '\'');
+  if (!structured) return YAML::Node(std::string(text));
+  bool quoted = text.front() == '"' || text.front() == '\'';
+  if (quoted && (text.size() < 2 || text.back() != text.front())) {
+    return invalid_argument("a quoted value must end with its closing quote");
+  }
+  YAML::Node node;
   try {
-    return YAML::Load(std::string(text));
+    node = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
     return invalid_argument(fmt::format("the value is not valid YAML: {}", e.msg));
   }
+  if (quoted && !node.IsScalar()) {
+    return invalid_argument("the value is not a single quoted string");
+  }
+  return node;
 }
 
 std::string kind_of(const YAML::Node& node) {
