@@ -1,6 +1,7 @@
 // Loading: read the file, parse YAML, apply overrides, read the tree, validate.
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -11,6 +12,10 @@ namespace squall::config {
 namespace {
 
 Result<std::string> read_file(const std::string& path) {
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored)) {
+    return io_error(fmt::format("cannot read configuration file '{}': it is a directory", path));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     int error = errno;

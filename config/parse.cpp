@@ -275,9 +275,9 @@ class Parser {
 
   bool add_entry(const YAML::Node& key, const YAML::Node& value) {
     if (!key.IsScalar()) {
-      ctx_.sources.record(path_ + ".<key>", key.Mark());
-      ctx_.fail(path_ + ".<key>",
-                fmt::format("keys must be plain names, got {}", describe_node(key)));
+      std::string key_path = path("<key>");
+      ctx_.sources.record(key_path, key.Mark());
+      ctx_.fail(key_path, fmt::format("keys must be plain names, got {}", describe_node(key)));
       return false;
     }
     std::string child_path = path(key.Scalar());

@@ -272,4 +272,14 @@ TEST_CASE("an unreadable file is reported with its path") {
   CHECK(missing.status().code() == Code::not_found);
   CHECK(missing.status().message() ==
         "cannot read configuration file '/nonexistent/squall.yaml': No such file or directory");
+  auto directory = load_config_file("/");
+  REQUIRE_FALSE(directory.is_ok());
+  CHECK(directory.status().code() == Code::io_error);
+  CHECK(directory.status().message() ==
+        "cannot read configuration file '/': it is a directory");
+}
+
+TEST_CASE("keys must be plain names") {
+  CHECK(load_error(minimal_with("multicast:\n  ? [a, b]\n  : 1\n")) ==
+        "test.yaml:5:5: multicast.<key>: keys must be plain names, got a list");
 }
