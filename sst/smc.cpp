@@ -23,9 +23,10 @@ SmcFields add_smc_fields(Schema& schema, std::size_t members, std::size_t window
   fields.window = window;
   fields.payload_bytes = payload_bytes;
   fields.slot_bytes = kSlotHeaderBytes + round_up8(payload_bytes);
+  // Slots before the counter that publishes them (Table::peer_connected pushes in this order).
+  fields.slots = schema.array<std::byte>("smc_slots", window * fields.slot_bytes);
   fields.sent = schema.scalar<std::uint64_t>("smc_sent");
   fields.received = schema.array<std::uint64_t>("smc_received", members);
-  fields.slots = schema.array<std::byte>("smc_slots", window * fields.slot_bytes);
   return fields;
 }
 

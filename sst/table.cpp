@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+
 namespace squall::sst {
 
 Table::Table(const Schema& schema, std::vector<NodeId> members, std::size_t my_rank,
@@ -14,15 +15,18 @@ Table::Table(const Schema& schema, std::vector<NodeId> members, std::size_t my_r
       transport_(transport),
       region_(region),
       frozen_(members_.size(), false),
-      pending_(members_.size()) {
+      connected_(members_.size(), false),
+      pushes_(transport, region, members_,
+              memory.subspan(members_.size() * row_bytes_), members_.size() * row_bytes_) {
   SQUALL_ASSERT(my_rank_ < members_.size(), "rank {} outside {} members", my_rank_,
                 members_.size());
-  SQUALL_ASSERT(memory_.size() >= members_.size() * row_bytes_,
-                "SST memory {} bytes < {} rows x {} bytes", memory_.size(), members_.size(),
-                row_bytes_);
+  SQUALL_ASSERT(memory_.size() >= (members_.size() + 2) * row_bytes_,
+                "SST memory {} bytes < {} rows + 2 staging rows of {} bytes", memory_.size(),
+                members_.size(), row_bytes_);
   SQUALL_ASSERT(reinterpret_cast<std::uintptr_t>(memory_.data()) % kCacheLineBytes == 0,
                 "SST memory must be cache-line aligned");
   std::fill(memory_.begin(), memory_.end(), std::byte{0});
+  for (const FieldInfo& field : schema.fields()) field_ranges_.push_back(field.range);
 }
 
 std::optional<std::size_t> Table::rank_of(NodeId node) const {
@@ -47,57 +51,37 @@ std::span<std::byte> Table::mutable_row_span(RowRange range) {
   return {address(my_rank_, range.offset), range.length};
 }
 
-bool Table::post(std::size_t rank, RowRange range) {
-  std::size_t base = my_rank_ * row_bytes_ + range.offset;
-  fabric::WriteRequest request{.peer = members_[rank],
-                               .local_region = region_,
-                               .local_offset = base,
-                               .remote_region = region_,
-                               .remote_offset = base,
-                               .length = range.length,
-                               .context = 0,
-                               .immediate = std::nullopt};
-  Status status = transport_.write(request);
-  // unavailable means the peer failed: the transport reports it as an event and the owner
-  // freezes the row; nothing is pending for a dead peer.
-  return status.code() != Code::would_block;
+std::vector<std::size_t> Table::targets() const {
+  std::vector<std::size_t> ranks;
+  for (std::size_t rank = 0; rank < members_.size(); ++rank) {
+    if (rank != my_rank_ && !frozen_[rank] && connected_[rank]) ranks.push_back(rank);
+  }
+  return ranks;
 }
 
 void Table::push(RowRange range) {
   SQUALL_ASSERT(range.offset + range.length <= row_bytes_, "push outside the row");
-  for (std::size_t rank = 0; rank < members_.size(); ++rank) {
-    if (rank == my_rank_ || frozen_[rank]) continue;
-    std::optional<RowRange>& pending = pending_[rank];
-    if (pending) {
-      // Merge so the peer never sees this range before the one still waiting.
-      std::size_t begin = std::min(pending->offset, range.offset);
-      std::size_t end = std::max(pending->offset + pending->length, range.offset + range.length);
-      *pending = RowRange{begin, end - begin};
-    } else {
-      pending = range;
-    }
-    if (post(rank, *pending)) pending.reset();
-  }
+  std::size_t base = my_rank_ * row_bytes_ + range.offset;
+  pushes_.push(memory_.subspan(base, range.length), base, targets());
 }
 
-bool Table::flush() {
-  bool all_sent = true;
-  for (std::size_t rank = 0; rank < members_.size(); ++rank) {
-    std::optional<RowRange>& pending = pending_[rank];
-    if (!pending || frozen_[rank]) continue;
-    if (post(rank, *pending)) {
-      pending.reset();
-    } else {
-      all_sent = false;
-    }
+bool Table::flush() { return pushes_.flush(); }
+
+void Table::peer_connected(NodeId peer) {
+  std::optional<std::size_t> rank = rank_of(peer);
+  if (!rank || *rank == my_rank_ || frozen_[*rank]) return;
+  connected_[*rank] = true;
+  std::vector<std::size_t> target{*rank};
+  for (const RowRange& range : field_ranges_) {
+    std::size_t base = my_rank_ * row_bytes_ + range.offset;
+    pushes_.push(memory_.subspan(base, range.length), base, target);
   }
-  return all_sent;
 }
 
 void Table::freeze(std::size_t rank) {
   SQUALL_ASSERT(rank != my_rank_, "a member never freezes its own row");
   frozen_.at(rank) = true;
-  pending_.at(rank).reset();
+  pushes_.drop(rank);
 }
 
 }  // namespace squall::sst

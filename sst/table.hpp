@@ -3,9 +3,9 @@
 // Every member holds the whole table in `memory` (registered with the transport as `region`
 // before any peer connects). A member changes fields of its own row locally, then push()es a
 // byte range of the row into the same offset of every other non-frozen member's copy by
-// one-sided writes. Pushes to one peer are posted in order and never dropped: when the
-// transport's queue is full the range joins a per-peer pending range that flush() retries,
-// merged with anything pushed later so the peer still sees writes in order.
+// one-sided writes. Each push is a snapshot taken at push time, posted in order per peer and
+// never dropped (sst/push_queue.hpp explains why and how). The memory behind the table holds
+// the rows followed by the push staging area; memory_bytes() says how much to allocate.
 //
 // Reads of 8-byte fields use atomic loads because peers write them concurrently in real mode.
 // Not thread-safe: owned by the node's progress thread.
@@ -19,14 +19,25 @@
 
 #include "common/ids.hpp"
 #include "fabric/transport.hpp"
+#include "sst/push_queue.hpp"
 #include "sst/schema.hpp"
 
 namespace squall::sst {
 
 class Table {
  public:
-  // `members[rank]` is the node owning row `rank`; `my_rank` is ours. `memory` must hold
-  // members.size() * schema.row_bytes() bytes; it is zeroed.
+  using OverflowCallback = PushQueue::OverflowCallback;
+  static constexpr std::size_t kDefaultStagingRows = 8;
+
+  // Bytes of registered memory a table needs: rows plus a staging area of `staging_rows` rows.
+  static std::size_t memory_bytes(const Schema& schema, std::size_t members,
+                                  std::size_t staging_rows = kDefaultStagingRows) {
+    return (members + staging_rows) * schema.row_bytes();
+  }
+
+  // `members[rank]` is the node owning row `rank`; `my_rank` is ours. `memory` (registered as
+  // `region`, cache-line aligned) holds the rows, then at least two rows of staging; it is
+  // zeroed.
   Table(const Schema& schema, std::vector<NodeId> members, std::size_t my_rank,
         std::span<std::byte> memory, fabric::Transport& transport, fabric::RegionId region);
 
@@ -65,13 +76,28 @@ class Table {
   // Retries pushes that found the transport's queue full. Returns true if none is pending.
   bool flush();
 
+  // The transport connected `peer`: our whole row is pushed to it, one write per field in
+  // declaration order (so declare data fields before the counters that publish them). Until
+  // then pushes to it are skipped.
+  void peer_connected(NodeId peer);
+  bool connected(std::size_t rank) const { return connected_.at(rank); }
+  // Called (once per rank) when a peer's pending FIFO overflows.
+  void set_overflow_callback(OverflowCallback callback) {
+    pushes_.set_overflow_callback(std::move(callback));
+  }
+  std::size_t pending_pushes(std::size_t rank) const { return pushes_.pending(rank); }
+  // Route write_completed events whose context has PushQueue::kContextTag here.
+  void on_write_completed(std::uint64_t context, const Status& status) {
+    pushes_.on_write_completed(context, status);
+  }
+
   // Stops reading from and writing to `rank`'s row (it is suspected or gone).
   void freeze(std::size_t rank);
   bool frozen(std::size_t rank) const { return frozen_.at(rank); }
 
  private:
   std::byte* address(std::size_t row, std::size_t offset) const;
-  bool post(std::size_t rank, RowRange range);
+  std::vector<std::size_t> targets() const;
 
   template <typename T>
   static T load(const std::byte* where) {
@@ -94,13 +120,15 @@ class Table {
   }
 
   std::vector<NodeId> members_;
+  std::vector<RowRange> field_ranges_;  // in declaration order
   std::size_t my_rank_;
   std::size_t row_bytes_;
   std::span<std::byte> memory_;
   fabric::Transport& transport_;
   fabric::RegionId region_;
   std::vector<bool> frozen_;
-  std::vector<std::optional<RowRange>> pending_;  // per rank: range waiting for queue space
+  std::vector<bool> connected_;
+  PushQueue pushes_;
 };
 
 }  // namespace squall::sst
