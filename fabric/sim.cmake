@@ -3,4 +3,5 @@ target_sources(squall_fabric PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/sim_transport.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/sim_network.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/sim_network_deliver.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/sim_network_faults.cpp)
+  ${CMAKE_CURRENT_SOURCE_DIR}/sim_network_faults.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/sim_chaos.cpp)

@@ -215,6 +215,7 @@ class SimNetwork {
   void ensure_wakeup(Link& link);
   bool entry_live(const sim_detail::Entry& entry);
   bool execute(const sim_detail::Entry& entry);
+  bool step_before(std::uint64_t limit_us);
   std::uint32_t allocate_task();
   void free_task(std::uint32_t index);
   void schedule_task(std::uint32_t index, std::uint64_t time_us);
