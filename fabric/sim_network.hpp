@@ -228,6 +228,7 @@ class SimNetwork {
   void deliver_hello(Link& link, Packet packet);
   void deliver_close(Link& link, Packet packet);
   bool deliver_write(Link& link, Packet& packet);
+  void finish_write(Link& link, const Packet& packet, std::span<const std::byte> bytes);
   void deliver_message(Link& link, const Packet& packet);
   void deliver_ack(Link& link, const Packet& packet);
   bool accepts(std::uint32_t target, std::uint32_t source, const Packet& packet) const;

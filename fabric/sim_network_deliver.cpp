@@ -267,29 +267,41 @@ bool SimNetwork::deliver_write(Link& source_link, Packet& packet) {
                 "write outside region {} (validated at post time)", packet.region);
   const std::span<const std::byte> bytes = payload_of(source_link, packet);
   std::byte* destination = region->memory.data() + packet.offset;
-  const std::uint64_t split = packet.torn_split;
   receiver.activity_ = true;
-  if (split != 0 && packet.torn_stage == 0) {
-    const std::uint64_t begin = packet.torn_low_first ? 0 : split;
-    const std::uint64_t end = packet.torn_low_first ? split : packet.length;
-    std::memcpy(destination + begin, bytes.data() + begin, end - begin);
-    packet.torn_stage = 1;
-    packet.due_us = now_us() + random_.between(1, std::max<std::uint64_t>(1, options_.min_delay_us));
-    source_link.last_due_us = std::max(source_link.last_due_us, packet.due_us);
-    if (trace_wants_text()) {
-      trace_line(fmt::format("{} write-piece {}->{} r{}+{} [{}, {})", elapsed_us(),
-                             at(source).self(), receiver.self(), packet.region, packet.offset,
-                             begin, end));
-    }
-    return false;
+  const std::uint64_t split = packet.torn_split;
+  if (split == 0) {
+    if (packet.length != 0) std::memcpy(destination, bytes.data(), packet.length);
+    finish_write(source_link, packet, bytes);
+    return true;
   }
-  if (split != 0) {
-    const std::uint64_t begin = packet.torn_low_first ? split : 0;
-    const std::uint64_t end = packet.torn_low_first ? packet.length : split;
-    std::memcpy(destination + begin, bytes.data() + begin, end - begin);
-  } else if (packet.length != 0) {
-    std::memcpy(destination, bytes.data(), packet.length);
+  // Torn: the first piece now, the other at a later step.
+  const bool low_now = packet.torn_low_first == (packet.torn_stage == 0);
+  const std::uint64_t begin = low_now ? 0 : split;
+  const std::uint64_t end = low_now ? split : packet.length;
+  std::memcpy(destination + begin, bytes.data() + begin, end - begin);
+  if (packet.torn_stage == 1) {
+    finish_write(source_link, packet, bytes);
+    return true;
   }
+  packet.torn_stage = 1;
+  const std::uint64_t gap_us =
+      random_.between(1, std::max<std::uint64_t>(1, options_.min_delay_us));
+  packet.due_us = now_us() + gap_us;
+  source_link.last_due_us = std::max(source_link.last_due_us, packet.due_us);
+  if (trace_wants_text()) {
+    trace_line(fmt::format("{} write-piece {}->{} r{}+{} [{}, {})", elapsed_us(),
+                           at(source).self(), receiver.self(), packet.region, packet.offset,
+                           begin, end));
+  }
+  return false;
+}
+
+// The write is wholly visible: count it, trace it, raise remote_write, send the ack.
+void SimNetwork::finish_write(Link& source_link, const Packet& packet,
+                              std::span<const std::byte> bytes) {
+  const std::uint32_t source = source_link.source;
+  const std::uint32_t target = source_link.target;
+  SimTransport& receiver = at(target);
   ++stats_.writes_delivered;
   stats_.bytes_delivered += packet.length;
   trace_bytes(bytes);
@@ -310,10 +322,7 @@ bool SimNetwork::deliver_write(Link& source_link, Packet& packet) {
     event.immediate = packet.immediate;
     receiver.push_event(std::move(event));
   }
-  if (packet.context != 0) {
-    post_ack(target, source, packet.source_incarnation, packet.context);
-  }
-  return true;
+  if (packet.context != 0) post_ack(target, source, packet.source_incarnation, packet.context);
 }
 
 void SimNetwork::deliver_message(Link& source_link, const Packet& packet) {
