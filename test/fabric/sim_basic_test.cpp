@@ -40,7 +40,7 @@ TEST_CASE("SimRandom gives the same sequence for a seed and covers ranges exactl
   REQUIRE(ranges.chance_per_million(1'000'000));
 }
 
-TEST_CASE("Peers connect once both added each other; writes before that are refused") {
+TEST_CASE("Peers connect once both added each other, writes before that are refused") {
   Cluster cluster(2, 64);
   REQUIRE(cluster.at(1).add_peer(node_id(2), {}).is_ok());
   REQUIRE(cluster.at(1).add_peer(node_id(2), {}).code() == Code::already_exists);
@@ -133,7 +133,7 @@ TEST_CASE("Writes on one link land in posting order despite random delays") {
   REQUIRE(observations > 100);  // the receiver saw many intermediate states
 }
 
-TEST_CASE("Immediate data raises remote_write after the bytes; completions follow in order") {
+TEST_CASE("Immediate data raises remote_write after the bytes, completions follow in order") {
   Cluster cluster(2, 128);
   cluster.connect_all();
   for (std::uint64_t i = 1; i <= 20; ++i) {

@@ -277,7 +277,7 @@ std::pair<std::uint64_t, std::vector<std::string>> traced_run(std::uint64_t seed
   return {workload.network().trace_hash(), workload.network().trace_lines()};
 }
 
-TEST_CASE("The same seed replays the same trace byte for byte; other seeds differ") {
+TEST_CASE("The same seed replays the same trace byte for byte, other seeds differ") {
   for (std::uint64_t seed : {4ULL, 9ULL, 12ULL}) {
     const auto [hash_a, lines_a] = traced_run(seed);
     const auto [hash_b, lines_b] = traced_run(seed);

@@ -133,7 +133,7 @@ TEST_CASE("remove_peer closes the connection at both ends, once") {
   REQUIRE(as_string_view(events[0].payload) == "after");
 }
 
-TEST_CASE("A restarted node reconnects as a new incarnation; old traffic never reaches it") {
+TEST_CASE("A restarted node reconnects as a new incarnation, old traffic never reaches it") {
   SimOptions options;
   options.crash_detection = CrashDetection::silent;
   Cluster cluster(2, 64, options);
@@ -161,7 +161,7 @@ TEST_CASE("A restarted node reconnects as a new incarnation; old traffic never r
   REQUIRE(cluster.word(2, 0) == 77);
 }
 
-TEST_CASE("Pause holds traffic both ways; resume delivers it in order") {
+TEST_CASE("Pause holds traffic both ways, resume delivers it in order") {
   Cluster cluster(3, 64);
   cluster.connect_all();
   cluster.network.pause(node_id(2));
