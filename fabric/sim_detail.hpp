@@ -37,6 +37,9 @@ struct Packet {
   std::uint64_t context = 0;
   std::uint64_t immediate = 0;
   std::uint64_t payload_position = 0;
+  // write: read the source here when the write lands instead of using the post-time snapshot
+  // (only while the source node is still the same live incarnation).
+  const std::byte* late_source = nullptr;
 };
 
 // A directed link src -> dst: a FIFO of packets with non-decreasing due times, and the byte
@@ -50,6 +53,9 @@ struct Link {
   std::uint64_t last_due_us = 0;    // due time of the latest packet ever queued
   std::uint64_t scheduled_sequence = 0;  // 0: no live heap entry
   std::uint32_t operations_in_flight = 0;  // writes + messages queued (acks excluded)
+  // A queued write reads its source late, so every later write on the link must too: a NIC
+  // reads the sources of one queue in order. Cleared when the link drains.
+  bool late_reads = false;
   bool cut = false;                 // partitioned
   std::uint64_t cut_epoch = 0;      // bumped by every partition() of this pair
 };

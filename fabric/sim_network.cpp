@@ -25,7 +25,8 @@ Status SimOptions::validate() const {
     return invalid_argument(
         fmt::format("detect_min_us {} > detect_max_us {}", detect_min_us, detect_max_us));
   }
-  if (delay_spike_per_million > 1'000'000 || torn_write_per_million > 1'000'000) {
+  if (delay_spike_per_million > 1'000'000 || torn_write_per_million > 1'000'000 ||
+      late_read_per_million > 1'000'000) {
     return invalid_argument("probabilities are per million: at most 1000000");
   }
   if (max_message_bytes == 0) return invalid_argument("max_message_bytes must be > 0");

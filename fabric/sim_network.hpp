@@ -61,6 +61,10 @@ struct SimOptions {
   // an 8-byte-aligned region offset, at two different steps, in random piece order; the
   // remote_write event and completion follow the second piece.
   std::uint32_t torn_write_per_million = 0;
+  // Probability (per million writes) that a write reads its source bytes when it lands rather
+  // than when it was posted: RDMA reads the source at some point before the completion, so a
+  // protocol must not change a source range while a write of it is in flight.
+  std::uint32_t late_read_per_million = 0;
   std::size_t max_message_bytes = 64 * 1024;
   // Writes + messages queued on one directed link and not yet delivered; more: would_block.
   std::size_t send_queue_depth = 256;
@@ -233,6 +237,7 @@ class SimNetwork {
   void deliver_ack(Link& link, const Packet& packet);
   bool accepts(std::uint32_t target, std::uint32_t source, const Packet& packet) const;
   std::span<const std::byte> payload_of(const Link& link, const Packet& packet) const;
+  std::span<const std::byte> write_source(const Link& link, const Packet& packet) const;
 
   // Faults.
   void fail_connection(std::uint32_t node, std::uint32_t peer, const Status& reason);

@@ -88,7 +88,12 @@ void SimNetwork::post_write(std::uint32_t source, std::uint32_t target,
   packet.has_immediate = request.immediate.has_value();
   packet.immediate = request.immediate.value_or(0);
   decide_torn(packet);
-  enqueue(link(source, target), packet, bytes);  // the snapshot is taken here, at post time
+  Link& outgoing = link(source, target);
+  if (outgoing.late_reads || random_.chance_per_million(options_.late_read_per_million)) {
+    packet.late_source = bytes.data();
+    outgoing.late_reads = true;
+  }
+  enqueue(outgoing, packet, bytes);  // the snapshot is taken here, at post time
 }
 
 void SimNetwork::post_message(std::uint32_t source, std::uint32_t target,
@@ -135,6 +140,15 @@ std::span<const std::byte> SimNetwork::payload_of(const Link& source_link,
   return std::span<const std::byte>(source_link.arena).subspan(start, packet.length);
 }
 
+std::span<const std::byte> SimNetwork::write_source(const Link& source_link,
+                                                    const Packet& packet) const {
+  const SimTransport& writer = *nodes_[source_link.source];
+  const bool source_alive =
+      !writer.crashed_ && writer.incarnation_ == packet.source_incarnation;
+  if (packet.late_source != nullptr && source_alive) return {packet.late_source, packet.length};
+  return payload_of(source_link, packet);
+}
+
 bool SimNetwork::accepts(std::uint32_t target, std::uint32_t source,
                          const Packet& packet) const {
   const SimTransport& receiver = *nodes_[target];
@@ -146,6 +160,7 @@ bool SimNetwork::accepts(std::uint32_t target, std::uint32_t source,
 
 void SimNetwork::reset_arena_if_empty(Link& target_link) {
   if (!target_link.queue.empty()) return;
+  target_link.late_reads = false;
   target_link.arena_base += target_link.arena.size();
   target_link.arena.clear();
 }
@@ -265,7 +280,7 @@ bool SimNetwork::deliver_write(Link& source_link, Packet& packet) {
   const SimTransport::Region* region = receiver.find_region(packet.region);
   SQUALL_ASSERT(region != nullptr && packet.offset + packet.length <= region->memory.size(),
                 "write outside region {} (validated at post time)", packet.region);
-  const std::span<const std::byte> bytes = payload_of(source_link, packet);
+  const std::span<const std::byte> bytes = write_source(source_link, packet);
   std::byte* destination = region->memory.data() + packet.offset;
   receiver.activity_ = true;
   const std::uint64_t split = packet.torn_split;

@@ -95,6 +95,26 @@ TEST_CASE("Bytes are snapshotted when the write is posted") {
   REQUIRE(cluster.word(2, 0) == 111);
 }
 
+TEST_CASE("A late source read sees the source as it is when the write lands") {
+  SimOptions options;
+  options.late_read_per_million = 1'000'000;
+  Cluster cluster(2, 64, options);
+  cluster.connect_all();
+  cluster.set_word(1, 0, 111);
+  REQUIRE(cluster.write(1, 2, 0, 8).is_ok());
+  cluster.set_word(1, 0, 222);
+  cluster.network.run_until_idle(1000);
+  REQUIRE(cluster.word(2, 0) == 222);
+  // A crashed writer's memory is not read: the post-time snapshot lands instead.
+  cluster.set_word(1, 1, 333);
+  REQUIRE(cluster.write(1, 2, 8, 8).is_ok());
+  cluster.set_word(1, 1, 444);
+  cluster.network.crash(node_id(1));
+  while (cluster.word(2, 1) == 0 && cluster.network.step()) {
+  }
+  REQUIRE((cluster.word(2, 1) == 333 || cluster.word(2, 1) == 0));
+}
+
 TEST_CASE("Writes on one link land in posting order despite random delays") {
   SimOptions options;
   options.seed = 99;
