@@ -30,6 +30,7 @@ struct FaultyDirectory::Model {
   bool fail_sync = false;
   std::uint64_t space_limit_bytes = std::numeric_limits<std::uint64_t>::max();
   std::uint64_t sync_count = 0;
+  bool real_syncs = false;
 
   // REQUIRES: mutex held.
   Status check_alive(std::uint64_t file_generation) const {
@@ -90,8 +91,7 @@ Status write_whole(Directory& directory, const std::string& name, const Bytes& c
   auto file = directory.open(name, OpenMode::create_new);
   if (!file.is_ok()) return file.status();
   ConstBuffer whole(content);
-  SQUALL_TRY(write_fully(*file.value(), 0, std::span<const ConstBuffer>(&whole, 1)));
-  return file.value()->sync();
+  return write_fully(*file.value(), 0, std::span<const ConstBuffer>(&whole, 1));
 }
 
 class FaultyFile final : public File {
@@ -121,7 +121,7 @@ class FaultyFile final : public File {
       file_->pending.clear();  // the kernel forgets the dirty pages: they are never durable
       return io_error("simulated fdatasync failure (EIO)");
     }
-    SQUALL_TRY(inner_->sync());
+    if (model_->real_syncs) SQUALL_TRY(inner_->sync());
     for (const auto& change : file_->pending) {
       apply_pending(file_->durable, change, change.bytes.size());
     }
@@ -201,14 +201,16 @@ Result<std::size_t> FaultyFile::write_at(std::uint64_t offset,
 
 }  // namespace
 
-FaultyDirectory::FaultyDirectory(std::unique_ptr<Directory> inner)
-    : inner_(std::move(inner)), model_(std::make_shared<Model>()) {}
+FaultyDirectory::FaultyDirectory(std::unique_ptr<Directory> inner, bool real_syncs)
+    : inner_(std::move(inner)), model_(std::make_shared<Model>()) {
+  model_->real_syncs = real_syncs;
+}
 
 FaultyDirectory::~FaultyDirectory() = default;
 
 Result<std::unique_ptr<FaultyDirectory>> FaultyDirectory::wrap(
-    std::unique_ptr<Directory> inner) {
-  auto directory = std::make_unique<FaultyDirectory>(std::move(inner));
+    std::unique_ptr<Directory> inner, bool real_syncs) {
+  auto directory = std::make_unique<FaultyDirectory>(std::move(inner), real_syncs);
   SQUALL_TRY(directory->load_existing());
   return directory;
 }
@@ -270,7 +272,7 @@ Status FaultyDirectory::remove(const std::string& name) {
 Status FaultyDirectory::sync() {
   std::lock_guard lock(model_->mutex);
   SQUALL_TRY(model_->check_alive(model_->generation));
-  SQUALL_TRY(inner_->sync());
+  if (model_->real_syncs) SQUALL_TRY(inner_->sync());
   model_->durable_names = model_->names;
   return Status::ok();
 }
@@ -305,7 +307,6 @@ Status FaultyDirectory::flip_bit(const std::string& name, std::uint64_t offset, 
   value ^= static_cast<std::byte>(1U << bit);
   ConstBuffer out(&value, 1);
   SQUALL_TRY(write_fully(*file.value(), offset, std::span<const ConstBuffer>(&out, 1)));
-  SQUALL_TRY(file.value()->sync());
   auto found = model_->names.find(name);
   if (found != model_->names.end() && found->second->durable.size() > offset) {
     found->second->durable[offset] ^= static_cast<std::byte>(1U << bit);
@@ -332,7 +333,6 @@ Status FaultyDirectory::crash(CrashKind kind, std::uint64_t seed) {
     for (const auto& [name, content] : surviving) {
       SQUALL_TRY(write_whole(*inner_, name, content));
     }
-    SQUALL_TRY(inner_->sync());
   }
   return load_existing();
 }

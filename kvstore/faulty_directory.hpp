@@ -39,8 +39,10 @@ enum class CrashKind : std::uint8_t {
 
 class FaultyDirectory final : public Directory {
  public:
-  // Files already in `inner` count as durable.
-  static Result<std::unique_ptr<FaultyDirectory>> wrap(std::unique_ptr<Directory> inner);
+  // Files already in `inner` count as durable. The model alone decides what survives a
+  // crash, so syncs are not passed to the real disk unless `real_syncs` (they only cost time).
+  static Result<std::unique_ptr<FaultyDirectory>> wrap(std::unique_ptr<Directory> inner,
+                                                       bool real_syncs = false);
 
   Result<std::unique_ptr<File>> open(const std::string& name, OpenMode mode) override;
   Result<std::vector<std::string>> list() override;
@@ -72,7 +74,7 @@ class FaultyDirectory final : public Directory {
   struct Model;
   struct FileModel;
 
-  explicit FaultyDirectory(std::unique_ptr<Directory> inner);
+  FaultyDirectory(std::unique_ptr<Directory> inner, bool real_syncs);
   ~FaultyDirectory() override;
 
  private:

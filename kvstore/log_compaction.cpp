@@ -103,7 +103,7 @@ Status SegmentLog::copy_kept_records(const Segment& old, std::uint32_t old_ordin
       append_gap_record(scanner.head(), scanner.key(), writer.staging());
     }
     moved.push_back({std::string(scanner.key()), scanner.head().version, from, to,
-                     writer.end() - start});
+                     writer.end() - start, keep == Keep::as_history_gap});
     SQUALL_TRY(writer.flush_if_full());
   }
   SQUALL_TRY(writer.flush());

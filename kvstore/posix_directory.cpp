@@ -137,7 +137,9 @@ class PosixDirectory final : public Directory {
   }
 
   Status remove(const std::string& name) override {
-    if (::unlink(full_path(name).c_str()) != 0) return errno_status("remove", full_path(name), errno);
+    if (::unlink(full_path(name).c_str()) != 0) {
+      return errno_status("remove", full_path(name), errno);
+    }
     return Status::ok();
   }
 

@@ -203,7 +203,9 @@ Status SegmentLog::read(const RecordRef& ref, Bytes& value) const {
   value.resize(ref.value_bytes);
   auto* key_data = reinterpret_cast<std::byte*>(key.data());
   MutableBuffer parts[] = {head_bytes, {key_data, key.size()}, mid, value};
-  auto where = [&] { return fmt::format("{}/{} offset {}", directory_.path(), segment->name, offset); };
+  auto where = [&] {
+    return fmt::format("{}/{} offset {}", directory_.path(), segment->name, offset);
+  };
   if (Status read = read_fully(*segment->file, offset, parts); !read) {
     return read.with_context(where());
   }

@@ -103,6 +103,7 @@ struct Moved {
   Location from = 0;
   Location to = 0;
   std::uint64_t record_bytes = 0;  // size at `to`
+  bool gap_record = false;         // written as a history-gap record
 };
 
 class SegmentLog {

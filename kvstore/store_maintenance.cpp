@@ -1,6 +1,7 @@
 // Store maintenance: the retention sweep, segment compaction and the persisted retention floor.
 #include <array>
 #include <mutex>
+#include <unordered_set>
 
 #include "common/bytes.hpp"
 #include "common/crc32c.hpp"
@@ -144,12 +145,22 @@ Result<CompactionStats> Store::compact() {
 
 // Rewrites one segment: the index decides what is still referenced; then the moved records'
 // locations are switched in bounded batches, then the old segment is forgotten.
+//
+// A record the index no longer references is dropped, with one exception: when its key lost
+// history and the key's gap marker still points at a put or delete record (not yet rewritten
+// as a gap record), the first such record of the key in this segment is kept as a gap record
+// (a "cover"). Without it, a reopen could see the marker's record as the key's first version
+// and answer not_found for reads that must be gone.
 Result<CompactionStats> Store::compact_segment(const SegmentInfo& segment) {
-  auto decide = [this](const RecordHead& head, std::string_view key, Location at) {
+  std::unordered_set<std::string> covered;
+  auto decide = [&](const RecordHead& head, std::string_view key, Location at) {
     std::shared_lock lock(index_mutex_);
     auto entry = index_.exact(key, head.version);
-    if (!entry || entry->location != at) return Keep::drop;
-    return entry->op == Op::history_gap ? Keep::as_history_gap : Keep::record;
+    if (entry && entry->location == at) {
+      return entry->op == Op::history_gap ? Keep::as_history_gap : Keep::record;
+    }
+    if (index_.gap_state(key) != VersionIndex::GapState::gap_in_memory) return Keep::drop;
+    return covered.emplace(key).second ? Keep::as_history_gap : Keep::drop;
   };
   std::vector<Moved> moved;
   SQUALL_TRY(log_->rewrite_segment(segment.ordinal, decide, moved));
@@ -169,10 +180,13 @@ Status Store::relocate_moved(const std::vector<Moved>& moved) {
     std::unique_lock lock(index_mutex_);
     for (std::size_t i = first; i < last; ++i) {
       const Moved& record = moved[i];
-      // Retention may have discarded it since it was copied: then the copy is garbage.
-      if (!index_.relocate(record.key, record.version, record.from, record.to)) {
-        log_->release(record.to, record.record_bytes);
+      if (index_.relocate(record.key, record.version, record.from, record.to,
+                          record.gap_record)) {
+        continue;
       }
+      // Retention discarded it since it was copied: the copy is garbage. Gap records that
+      // are not markers are covers (see compact_segment) and stay until a later pass.
+      if (!record.gap_record) log_->release(record.to, record.record_bytes);
     }
     note_hold(start_us);
   }

@@ -16,13 +16,23 @@ struct VersionIndex::Slot {
   std::uint32_t size_and_op;  // value bytes in the low 30 bits, op in the high 2
 
   Op op() const { return static_cast<Op>(size_and_op >> 30); }
-  std::uint32_t value_bytes() const { return size_and_op & kMaxIndexedValueBytes; }
+  // For a put or delete: the value size. For a history-gap marker the low bits are flags.
+  std::uint32_t value_bytes() const {
+    return op() == Op::history_gap ? 0 : size_and_op & kMaxIndexedValueBytes;
+  }
+  // A marker whose record on disk is already a history-gap record (not a put or delete).
+  bool gap_on_disk() const { return op() == Op::history_gap && (size_and_op & 1U) != 0; }
+  void make_gap(bool on_disk) {
+    size_and_op = (static_cast<std::uint32_t>(Op::history_gap) << 30) | (on_disk ? 1U : 0U);
+  }
   Entry entry() const { return {version, timestamp, op(), value_bytes(), location}; }
   static Slot from(const Entry& entry) {
     SQUALL_ASSERT(entry.value_bytes <= kMaxIndexedValueBytes, "value of {} bytes",
                   entry.value_bytes);
-    return {entry.version, entry.timestamp, entry.location,
-            (static_cast<std::uint32_t>(entry.op) << 30) | entry.value_bytes};
+    Slot slot{entry.version, entry.timestamp, entry.location,
+              (static_cast<std::uint32_t>(entry.op) << 30) | entry.value_bytes};
+    if (entry.op == Op::history_gap) slot.make_gap(true);  // read from disk as a gap record
+    return slot;
   }
 };
 #pragma pack(pop)
@@ -52,7 +62,10 @@ class VersionIndex::KeyEntry {
   bool has_gap() const { return size_ > 0 && data()[0].op() == Op::history_gap; }
 
   void push(const Slot& slot) const {
-    if (size_ == capacity_) reallocate(capacity_ == 1 ? 2 : capacity_ + std::max(2U, capacity_ / 4));
+    // Growth by a quarter keeps the unused tail small (memory per version is a target).
+    if (size_ == capacity_) {
+      reallocate(capacity_ == 1 ? 2 : capacity_ + std::max(2U, capacity_ / 4));
+    }
     data()[size_++] = slot;
   }
 
@@ -238,8 +251,7 @@ void VersionIndex::discard_oldest(const KeyEntry& entry, std::size_t count,
   release(entry.key(), slots[gap + count - 1].entry(), true);
   entry.erase_front(gap + count - 1);
   slot_count_ -= gap + count - 1;
-  Slot& marker = entry.slots()[0];
-  marker.size_and_op = static_cast<std::uint32_t>(Op::history_gap) << 30;
+  entry.slots()[0].make_gap(false);  // its record on disk is still the put or delete
 }
 
 void VersionIndex::enforce_count(const KeyEntry& entry, const ReleaseFn& release) {
@@ -296,7 +308,8 @@ SweepResult VersionIndex::sweep(HlcTimestamp cutoff, std::string_view from_key,
   return result;
 }
 
-bool VersionIndex::relocate(std::string_view key, Version version, Location from, Location to) {
+bool VersionIndex::relocate(std::string_view key, Version version, Location from, Location to,
+                            bool to_gap_record) {
   auto it = keys_.find(key);
   if (it == keys_.end()) return false;
   auto slots = it->slots();
@@ -304,7 +317,15 @@ bool VersionIndex::relocate(std::string_view key, Version version, Location from
                                 [](const Slot& s, std::uint64_t v) { return s.version < v; });
   if (found == slots.end() || found->version != version || found->location != from) return false;
   found->location = to;
+  if (found->op() == Op::history_gap && to_gap_record) found->make_gap(true);
   return true;
+}
+
+VersionIndex::GapState VersionIndex::gap_state(std::string_view key) const {
+  auto it = keys_.find(key);
+  if (it == keys_.end()) return GapState::key_absent;
+  if (!it->has_gap()) return GapState::no_gap;
+  return it->slots()[0].gap_on_disk() ? GapState::gap_on_disk : GapState::gap_in_memory;
 }
 
 std::optional<Entry> VersionIndex::exact(std::string_view key, Version version) const {

@@ -133,8 +133,15 @@ class VersionIndex {
   SweepResult sweep(HlcTimestamp cutoff, std::string_view from_key, std::size_t max_keys,
                     const ReleaseFn& release);
 
-  // Points `version` of `key` at `to` if it is still at `from` (compaction moved the record).
-  bool relocate(std::string_view key, Version version, Location from, Location to);
+  // Points `version` of `key` at `to` if it is still at `from` (compaction moved the record);
+  // `to_gap_record`: the record at `to` is a history-gap record.
+  bool relocate(std::string_view key, Version version, Location from, Location to,
+                bool to_gap_record);
+
+  // Whether `key` lost history, and whether its gap marker's record on disk is a gap record
+  // yet (compaction uses this to keep the loss visible after a restart).
+  enum class GapState : std::uint8_t { key_absent, no_gap, gap_in_memory, gap_on_disk };
+  GapState gap_state(std::string_view key) const;
   // The location of `version` of `key` if the index still holds it (gap markers included).
   std::optional<Entry> exact(std::string_view key, Version version) const;
 
