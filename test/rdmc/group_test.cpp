@@ -37,7 +37,8 @@ std::uint64_t pick_size(fabric::SimRandom& random, const ClusterOptions& cluster
   }
 }
 
-// Random tunables: block size, payload limit, window, delays, queue depth, torn writes.
+// Random tunables: block size, payload limit, window, delays, queue depth, torn writes,
+// late source reads.
 Scenario random_scenario(Algorithm algorithm, std::uint32_t members, std::uint64_t seed) {
   fabric::SimRandom random(seed * 131 + members * 7 + static_cast<std::uint64_t>(algorithm));
   Scenario scenario;
@@ -57,6 +58,8 @@ Scenario random_scenario(Algorithm algorithm, std::uint32_t members, std::uint64
   sim.send_queue_depth = random.below(3) == 0 ? 4 : 256;
   sim.delay_spike_per_million = random.below(3) == 0 ? 20'000 : 0;
   sim.torn_write_per_million = random.below(3) == 0 ? 100'000 : 0;
+  // Writes that read their source late catch a slot reused before its writes completed.
+  sim.late_read_per_million = random.below(2) == 0 ? 500'000 : 0;
   scenario.messages.resize(members);
   for (std::uint32_t m = 0; m < members; ++m) {
     const std::uint64_t count = m == 0 ? random.between(1, 4) : random.below(4);
