@@ -7,6 +7,7 @@
 #include <deque>
 #include <functional>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "common/bytes.hpp"

@@ -124,7 +124,9 @@ class SimNetwork {
 
   // ---- Running ----
   // Executes the next scheduled event, first advancing the clock to its time (never
-  // backwards). Returns false, leaving the clock alone, when nothing is scheduled.
+  // backwards), and returns true; false when nothing is scheduled. Scheduled events that turn
+  // out to do nothing (a failure detection for a connection already failed, a timer of a
+  // crashed owner) are consumed on the way; the clock may then have moved to their time.
   bool step();
   // Executes every event scheduled at or before `time_us`, then sets the clock to `time_us`
   // (if later than now). Returns the number of events executed.
@@ -133,7 +135,7 @@ class SimNetwork {
   // Steps until nothing is scheduled (true) or `max_steps` events ran (false). Traffic held
   // by a pause or partition is not scheduled: it waits for resume()/heal().
   bool run_until_idle(std::uint64_t max_steps);
-  // Time of the next scheduled event, if any.
+  // Time of the next scheduled event, if any (it may turn out to do nothing, see step()).
   std::optional<std::uint64_t> next_event_us();
 
   // ---- Timers ----
