@@ -38,34 +38,29 @@ struct VersionIndex::Slot {
 #pragma pack(pop)
 static_assert(sizeof(VersionIndex::Slot) == 28, "a version must cost 28 bytes");
 
-// A key and its version array, 56 bytes: the key bytes and (beyond one version) the array live
-// in their own allocations; a single version lives inline. Elements of a std::set are const,
-// so the array is `mutable`: it never takes part in the ordering.
+// A key and its version array in one heap block: [key bytes, padded to 4][slots...]. The
+// entry itself is 24 bytes (with the set's node, one 64-byte allocation); one block per key
+// saves an allocation header and keeps a key next to its versions. Elements of a std::set
+// are const, so the array fields are `mutable`: they never take part in the ordering.
 class VersionIndex::KeyEntry {
  public:
   explicit KeyEntry(std::string_view key)
-      : key_(static_cast<char*>(std::malloc(std::max<std::size_t>(key.size(), 1)))),
-        key_size_(static_cast<std::uint32_t>(key.size())) {
-    SQUALL_ASSERT(key_ != nullptr, "out of memory for a key of {} bytes", key.size());
-    std::memcpy(key_, key.data(), key.size());
+      : key_size_(static_cast<std::uint32_t>(key.size())) {
+    reallocate(1);
+    std::memcpy(block_, key.data(), key.size());
   }
-  ~KeyEntry() {
-    std::free(key_);
-    if (capacity_ > 1) std::free(heap_);
-  }
+  ~KeyEntry() { std::free(block_); }
   KeyEntry(const KeyEntry&) = delete;
   KeyEntry& operator=(const KeyEntry&) = delete;
 
-  std::string_view key() const { return {key_, key_size_}; }
+  std::string_view key() const { return {block_, key_size_}; }
   std::size_t size() const { return size_; }
   std::span<Slot> slots() const { return {data(), size_}; }
   bool has_gap() const { return size_ > 0 && data()[0].op() == Op::history_gap; }
 
   void push(const Slot& slot) const {
     // Growth by a quarter keeps the unused tail small (memory per version is a target).
-    if (size_ == capacity_) {
-      reallocate(capacity_ == 1 ? 2 : capacity_ + std::max(2U, capacity_ / 4));
-    }
+    if (size_ == capacity_) reallocate(capacity_ + std::max(1U, capacity_ / 4));
     data()[size_++] = slot;
   }
 
@@ -78,36 +73,24 @@ class VersionIndex::KeyEntry {
   }
 
  private:
-  Slot* data() const { return capacity_ <= 1 ? &inline_ : heap_; }
+  std::size_t slots_offset() const { return (key_size_ + 3U) & ~std::size_t{3}; }
+  Slot* data() const { return reinterpret_cast<Slot*>(block_ + slots_offset()); }
 
-  // Moves the array to a block of `capacity` slots (1: the inline slot).
+  // Resizes the block to hold `capacity` slots after the key.
   void reallocate(std::uint32_t capacity) const {
-    SQUALL_ASSERT(capacity >= size_, "shrinking below the size");
-    if (capacity <= 1) {
-      Slot* old = heap_;
-      if (size_ == 1) inline_ = old[0];
-      std::free(old);
-      heap_ = nullptr;
-      capacity_ = 1;
-      return;
-    }
-    void* block = capacity_ > 1 ? std::realloc(heap_, capacity * sizeof(Slot))
-                                : std::malloc(capacity * sizeof(Slot));
+    SQUALL_ASSERT(capacity >= size_ && capacity >= 1, "shrinking below the size");
+    void* block = std::realloc(block_, slots_offset() + capacity * sizeof(Slot));
     SQUALL_ASSERT(block != nullptr, "out of memory for {} versions", capacity);
-    auto* slots = static_cast<Slot*>(block);
-    if (capacity_ <= 1 && size_ == 1) slots[0] = inline_;
-    heap_ = slots;
+    block_ = static_cast<char*>(block);
     capacity_ = capacity;
   }
 
-  char* key_;
-  mutable Slot* heap_ = nullptr;
+  mutable char* block_ = nullptr;
   std::uint32_t key_size_;
   mutable std::uint32_t size_ = 0;
-  mutable std::uint32_t capacity_ = 1;
-  mutable Slot inline_{};
+  mutable std::uint32_t capacity_ = 0;
 };
-static_assert(sizeof(VersionIndex::KeyEntry) == 56, "a key entry must cost 56 bytes");
+static_assert(sizeof(VersionIndex::KeyEntry) == 24, "a key entry must cost 24 bytes");
 
 bool VersionIndex::KeyLess::operator()(const KeyEntry& a, const KeyEntry& b) const {
   return a.key() < b.key();
