@@ -52,7 +52,8 @@ struct Session {
 
 // An accepted connection whose hello is not yet read, or read but not yet claimed by open().
 struct Inbound {
-  explicit Inbound(tcp::socket accepted) : socket(std::move(accepted)), timer(socket.get_executor()) {}
+  explicit Inbound(tcp::socket accepted)
+      : socket(std::move(accepted)), timer(socket.get_executor()) {}
 
   tcp::socket socket;
   asio::steady_timer timer;
@@ -181,7 +182,8 @@ Status Bootstrap::Service::listen() {
   tcp::endpoint endpoint = results.begin()->endpoint();
   if (acceptor_.open(endpoint.protocol(), error) ||
       acceptor_.set_option(tcp::acceptor::reuse_address(true), error) ||
-      acceptor_.bind(endpoint, error) || acceptor_.listen(asio::socket_base::max_listen_connections, error)) {
+      acceptor_.bind(endpoint, error) ||
+      acceptor_.listen(asio::socket_base::max_listen_connections, error)) {
     return unavailable(fmt::format("bootstrap cannot listen on {}:{}: {}", options_.host,
                                    options_.port, error.message()));
   }

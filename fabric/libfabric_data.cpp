@@ -85,8 +85,9 @@ long LibfabricTransport::Impl::post_frame(Peer& peer, std::uint32_t slot) {
 }
 
 Status LibfabricTransport::Impl::post_recv(Peer& peer, std::uint32_t index) {
+  void* context = as_context({peer.incarnation, wire::OpKind::recv, index});
   ssize_t code = fi_recv(peer.ep.get(), peer.rx.at(index * frame_bytes()), frame_bytes(),
-                         peer.rx.desc, 0, as_context({peer.incarnation, wire::OpKind::recv, index}));
+                         peer.rx.desc, 0, context);
   if (code != 0) return io_error(fi_error_text("fi_recv", code));
   return Status::ok();
 }
