@@ -67,6 +67,8 @@ std::uint64_t slot_bytes(std::uint64_t max_payload_bytes, std::uint64_t block_si
 std::uint64_t region_bytes(std::uint32_t members, std::uint32_t window,
                            std::uint64_t max_payload_bytes, std::uint64_t block_size_bytes);
 
+// Callbacks run inside handle(), flush() or send(). They may call send() and wedge(); they
+// must not destroy the group.
 struct GroupCallbacks {
   // Message `seq` of `sender` arrived whole. `payload` is valid until the callback returns.
   // Per sender, messages are delivered in seq order, each exactly once.
