@@ -16,7 +16,7 @@ Status ChaosOptions::validate() const {
     return invalid_argument(fmt::format("min_fault_us {} > max_fault_us {}", min_fault_us,
                                         max_fault_us));
   }
-  if (crash_weight + pause_weight + partition_weight == 0) {
+  if (std::uint64_t{crash_weight} + pause_weight + partition_weight + restart_weight == 0) {
     return invalid_argument("every fault weight is 0");
   }
   return Status::ok();
@@ -59,12 +59,15 @@ void SimChaos::act() {
     calm();
     return;
   }
-  const std::uint64_t total =
-      std::uint64_t{options_.crash_weight} + options_.pause_weight + options_.partition_weight;
-  const std::uint64_t pick = network_.random().below(total);
-  if (pick < options_.crash_weight) {
+  const std::uint64_t crash_end = options_.crash_weight;
+  const std::uint64_t restart_end = crash_end + options_.restart_weight;
+  const std::uint64_t pause_end = restart_end + options_.pause_weight;
+  const std::uint64_t pick = network_.random().below(pause_end + options_.partition_weight);
+  if (pick < crash_end) {
     try_crash();
-  } else if (pick < std::uint64_t{options_.crash_weight} + options_.pause_weight) {
+  } else if (pick < restart_end) {
+    try_restart();
+  } else if (pick < pause_end) {
     try_pause();
   } else {
     try_partition();
@@ -92,17 +95,30 @@ std::uint64_t SimChaos::draw_fault_us() {
 }
 
 void SimChaos::try_crash() {
-  if (crashed_ >= options_.max_crashed) return;
+  std::size_t down = 0;
+  for (const NodeId id : network_.nodes()) down += network_.is_crashed(id) ? 1 : 0;
+  if (down >= options_.max_crashed) return;
   std::vector<NodeId> candidates;
   for (const NodeId id : network_.nodes()) {
     if (!network_.is_crashed(id)) candidates.push_back(id);
   }
   if (candidates.size() <= 1) return;  // never crash the last node standing
   const NodeId victim = candidates[network_.random().below(candidates.size())];
-  ++crashed_;
+  crashed_.push_back(victim);
   ++stats_.crashes;
   network_.crash(victim);
   if (on_crash) on_crash(victim);
+}
+
+void SimChaos::try_restart() {
+  if (crashed_.empty()) return;
+  const std::size_t pick = network_.random().below(crashed_.size());
+  const NodeId revived = crashed_[pick];
+  crashed_.erase(crashed_.begin() + static_cast<std::ptrdiff_t>(pick));
+  if (!network_.is_crashed(revived)) return;  // someone else restarted it
+  ++stats_.restarts;
+  network_.restart(revived);
+  if (on_restart) on_restart(revived);
 }
 
 void SimChaos::try_pause() {

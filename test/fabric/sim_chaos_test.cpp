@@ -24,34 +24,37 @@ namespace {
 
 enum class PairLink : std::uint8_t { connecting, up, down };
 
-// Every node ticks periodically: it bumps its counter, writes it into word[self] of every
-// connected peer (signalled on even ticks), and sends each peer a numbered message. Observers
-// check after every step that
-// - a peer's word never goes backwards (per-link FIFO, no torn aligned words);
-// - messages from a peer arrive numbered 1, 2, 3... without gap or repeat;
-// - completions arrive in posting order, successful ones only before the peer failed;
-// - peer_failed comes at most once per peer, never before peer_connected, and nothing about
-//   that peer follows it; writes to it then fail fast with unavailable;
-// and at the end, after the faults calm down, that every pair still connected delivered
-// everything (liveness), and that reset-mode crashes were reported to each survivor once.
+// Every node ticks periodically: it bumps a global counter, writes it into word[self] of every
+// connected peer (signalled on even counters), and sends each peer a message numbered per
+// connection. Observers check after every step that
+// - a peer's word never goes backwards (per-link FIFO, no torn aligned words, ordered reads);
+// - messages on a connection arrive numbered 1, 2, 3... without gap or repeat;
+// - completions arrive in posting order, and a successful one means the bytes are there;
+// - peer_connected only follows add_peer; peer_failed comes once per connection (attempt), and
+//   nothing about the peer follows it until it is re-added; writes to it fail fast meanwhile;
+// and at the end, after the faults calm down, that every pair still (or again) connected
+// delivered everything (liveness).
+// With `reconnect`, a node re-adds a failed peer that is not crashed at its next tick, and a
+// restarted node re-registers and re-adds everyone (SimChaos restarts crashed nodes).
 class Workload {
  public:
-  Workload(std::uint64_t seed, std::uint32_t nodes, SimOptions options)
-      : seed_(seed), nodes_(nodes), cluster_(nodes, nodes * 8, with_seed(options, seed)),
-        state_(nodes + 1) {
+  Workload(std::uint64_t seed, std::uint32_t nodes, SimOptions options, bool reconnect = false)
+      : seed_(seed), nodes_(nodes), reconnect_(reconnect),
+        cluster_(nodes, nodes * 8, with_seed(options, seed)), state_(nodes + 1) {
     for (auto& per_node : state_) per_node.resize(nodes + 1);
   }
 
   SimNetwork& network() { return cluster_.network; }
 
-  void run(const ChaosOptions& chaos_options, std::uint64_t settle_us) {
+  void run(ChaosOptions chaos_options, std::uint64_t settle_us) {
     cluster_.connect_all();
     for (std::uint32_t a = 1; a <= nodes_; ++a) {
       for (std::uint32_t b = 1; b <= nodes_; ++b) state_[a][b].link = PairLink::up;
       schedule_tick(a);
     }
+    if (reconnect_) chaos_options.restart_weight = 2;
     SimChaos chaos(network(), chaos_options);
-    chaos.on_crash = [this](NodeId id) { crashed_.push_back(id.value); };
+    chaos.on_restart = [this](NodeId id) { on_restart(id.value); };
     chaos.start();
     const std::uint64_t chaos_end = network().now_us() + chaos_options.stop_after_us;
     drive_until(chaos_end + 1);
@@ -64,12 +67,13 @@ class Workload {
   }
 
   const ChaosStats& chaos_stats() const { return stats_; }
+  std::uint64_t reconnections() const { return reconnections_; }
 
  private:
   struct PairState {
     PairLink link = PairLink::connecting;
-    std::uint64_t messages_sent = 0;      // by the row node to the column node
-    std::uint64_t messages_received = 0;  // by the row node from the column node
+    std::uint64_t messages_sent = 0;      // by the row node to the column node (connection)
+    std::uint64_t messages_received = 0;  // by the row node from the column node (connection)
     std::uint64_t last_word_seen = 0;     // row node's copy of column node's word
     std::uint64_t last_word_posted = 0;   // row node's counter last posted to column node
     std::uint64_t last_completion = 0;
@@ -96,14 +100,31 @@ class Workload {
     schedule_tick(node);
   }
 
+  void add_peer(std::uint32_t node, std::uint32_t peer) {
+    const Status added = cluster_.at(node).add_peer(node_id(peer), {});
+    SIM_EXPECT(added.is_ok(), "add_peer " << node << "->" << peer << ": " << added.to_string());
+    state_[node][peer].link = PairLink::connecting;
+  }
+
+  void on_restart(std::uint32_t node) {
+    const Status registered = cluster_.at(node).register_region(kRegion, cluster_.memory(node));
+    SIM_EXPECT(registered.is_ok(), registered.to_string());
+    for (std::uint32_t peer = 1; peer <= nodes_; ++peer) {
+      if (peer != node) add_peer(node, peer);
+    }
+    schedule_tick(node);
+  }
+
   void post_to(std::uint32_t node, std::uint32_t peer) {
     PairState& pair = state_[node][peer];
     const std::uint64_t offset = (node - 1) * 8;
-    if (pair.link != PairLink::up) {
+    if (pair.link == PairLink::down) {
       SIM_EXPECT(cluster_.write(node, peer, offset, 8).code() == Code::unavailable,
                  "write to failed peer " << peer << " did not fail fast");
+      if (reconnect_ && !network().is_crashed(node_id(peer))) add_peer(node, peer);
       return;
     }
+    if (pair.link != PairLink::up) return;
     const std::uint64_t context = counter_ % 2 == 0 ? counter_ : 0;
     const Status written = cluster_.write(node, peer, offset, 8, context);
     SIM_EXPECT(written.is_ok() || written.code() == Code::would_block, written.to_string());
@@ -146,11 +167,19 @@ class Workload {
                                                 << static_cast<int>(event.kind)
                                                 << " about failed peer " << peer);
     switch (event.kind) {
+      case EventKind::peer_connected:
+        SIM_EXPECT(pair.link == PairLink::connecting, "peer_connected without add_peer");
+        pair.link = PairLink::up;
+        ++reconnections_;
+        pair.messages_sent = 0;
+        pair.messages_received = 0;
+        break;
       case EventKind::peer_failed:
         pair.link = PairLink::down;
         ++pair.failures;
         break;
       case EventKind::message: {
+        SIM_EXPECT(pair.link == PairLink::up, "message before peer_connected");
         const std::string expected = std::to_string(pair.messages_received + 1);
         SIM_EXPECT(as_string_view(event.payload) == expected,
                    "node " << node << " expected message " << expected << " from " << peer
@@ -161,45 +190,39 @@ class Workload {
       case EventKind::write_completed:
         SIM_EXPECT(event.context > pair.last_completion, "completion out of order");
         pair.last_completion = event.context;
-        if (event.status.is_ok()) {
-          // A completion means the data is at the peer (unless the peer crashed since).
-          const bool peer_alive = !network().is_crashed(event.peer);
-          SIM_EXPECT(!peer_alive || cluster_.word(peer, node - 1) >= event.context,
-                     "completion before the data landed");
-        }
+        // A completion means the data is at the peer (whose memory outlives crashes here).
+        SIM_EXPECT(!event.status.is_ok() || cluster_.word(peer, node - 1) >= event.context,
+                   "completion before the data landed");
         break;
-      case EventKind::peer_connected:
       case EventKind::remote_write:
-        SIM_EXPECT(false, "unexpected event kind " << static_cast<int>(event.kind));
+        SIM_EXPECT(false, "unexpected remote_write");
         break;
     }
-  }
-
-  bool crashed(std::uint32_t node) const {
-    return std::find(crashed_.begin(), crashed_.end(), node) != crashed_.end();
   }
 
   void check_liveness() {
     const CrashDetection detection = network().options().crash_detection;
     for (std::uint32_t a = 1; a <= nodes_; ++a) {
-      if (crashed(a)) continue;
+      if (network().is_crashed(node_id(a))) continue;
       for (std::uint32_t b = 1; b <= nodes_; ++b) {
         if (a == b) continue;
         const PairState& pair = state_[a][b];
-        SIM_EXPECT(pair.failures <= 1, "peer_failed twice at " << a << " about " << b);
-        if (crashed(b)) {
-          // Silent crashes are reported by nobody (a partition timeout may have failed the
-          // connection earlier, hence <=).
-          const bool as_expected =
-              detection == CrashDetection::reset ? pair.failures == 1 : pair.failures <= 1;
-          SIM_EXPECT(as_expected, "node " << a << " saw " << pair.failures
-                                                        << " failures of crashed " << b);
+        const PairState& reverse = state_[b][a];
+        if (network().is_crashed(node_id(b))) {
+          // Reset crashes are reported to every survivor, silent ones by nobody (a partition
+          // timeout may have failed the connection earlier). Without restarts, once.
+          const bool reported = detection == CrashDetection::silent || pair.failures >= 1;
+          SIM_EXPECT(reported, "node " << a << " never learned that " << b << " crashed");
+          SIM_EXPECT(reconnect_ || pair.failures <= 1, "peer_failed twice");
           continue;
         }
-        // Failures between live nodes come only from partition timeouts, at both ends.
-        SIM_EXPECT(pair.failures == state_[b][a].failures, "asymmetric failure " << a << "-" << b);
-        if (pair.failures != 0) continue;
-        const PairState& reverse = state_[b][a];
+        if (reconnect_) {
+          SIM_EXPECT(pair.link == PairLink::up, "live pair " << a << "-" << b << " not back up");
+        } else {
+          // Failures between live nodes come only from partition timeouts, at both ends.
+          SIM_EXPECT(pair.failures == reverse.failures, "asymmetric failure " << a << "-" << b);
+          if (pair.failures != 0) continue;
+        }
         SIM_EXPECT(pair.messages_received == reverse.messages_sent,
                    "node " << a << " received " << pair.messages_received << " of "
                            << reverse.messages_sent << " messages from " << b);
@@ -215,10 +238,11 @@ class Workload {
 
   std::uint64_t seed_;
   std::uint32_t nodes_;
+  bool reconnect_;
   Cluster cluster_;
   std::vector<std::vector<PairState>> state_;  // [node][peer], 1-based
-  std::vector<std::uint32_t> crashed_;
   std::uint64_t counter_ = 0;
+  std::uint64_t reconnections_ = 0;  // peer_connected events after the initial connect
   bool ticking_ = true;
   ChaosStats stats_;
 };
@@ -252,11 +276,15 @@ TEST_CASE("Random fault schedules keep the transport contract over 500 seeds") {
   std::uint64_t failures = 0;
   std::uint64_t steps = 0;
   std::uint64_t messages = 0;
+  std::uint64_t reconnections = 0;
   for (std::uint64_t seed = 1; seed <= 500; ++seed) {
     const auto nodes = static_cast<std::uint32_t>(2 + seed % 4);
-    Workload workload(seed, nodes, varied_options(seed));
-    workload.run(chaos_options(), /*settle_us=*/5'000);
+    const bool reconnect = seed % 3 == 1;
+    Workload workload(seed, nodes, varied_options(seed), reconnect);
+    workload.run(chaos_options(), /*settle_us=*/reconnect ? 20'000 : 5'000);
     totals.crashes += workload.chaos_stats().crashes;
+    totals.restarts += workload.chaos_stats().restarts;
+    reconnections += workload.reconnections();
     totals.pauses += workload.chaos_stats().pauses;
     totals.partitions += workload.chaos_stats().partitions;
     failures += workload.network().stats().peer_failures;
@@ -265,6 +293,8 @@ TEST_CASE("Random fault schedules keep the transport contract over 500 seeds") {
   }
   // The schedules really injected every kind of fault.
   REQUIRE(totals.crashes > 100);
+  REQUIRE(totals.restarts > 50);
+  REQUIRE(reconnections > 200);
   REQUIRE(totals.pauses > 100);
   REQUIRE(totals.partitions > 100);
   REQUIRE(failures > 100);
