@@ -47,6 +47,7 @@ class ChunkWriter {
 
 Status SegmentLog::rewrite_segment(std::uint32_t ordinal, const KeepDecider& decide,
                                    std::vector<Moved>& moved) {
+  if (failed_) return io_error("log failed earlier; no compaction");
   auto old = find_segment(ordinal);
   if (!old) return not_found(fmt::format("no segment with ordinal {}", ordinal));
   std::uint64_t old_size = 0;

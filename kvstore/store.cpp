@@ -1,6 +1,7 @@
 // Store: writes, reads and recovery. Retention and compaction are in store_maintenance.cpp.
 #include "kvstore/store.hpp"
 
+#include <bit>
 #include <mutex>
 
 #include "common/log.hpp"
@@ -148,6 +149,8 @@ Status Store::validate_batch(std::span<const Update> updates) const {
 
 void Store::note_hold(std::uint64_t start_us) {
   std::uint64_t held = clock_.monotonic_us() - start_us;
+  std::size_t bucket = std::min<std::size_t>(std::bit_width(held), holds_log2_us_.size() - 1);
+  holds_log2_us_[bucket].fetch_add(1, std::memory_order_relaxed);
   std::uint64_t longest = max_hold_us_.load();
   while (held > longest && !max_hold_us_.compare_exchange_weak(longest, held)) {
   }
@@ -268,6 +271,9 @@ StoreStats Store::stats() const {
   stats.last_version = last_version_.load();
   stats.durable_version = durable_version();
   stats.max_exclusive_hold_us = max_hold_us_.load();
+  for (std::size_t i = 0; i < holds_log2_us_.size(); ++i) {
+    stats.exclusive_holds_log2_us[i] = holds_log2_us_[i].load(std::memory_order_relaxed);
+  }
   return stats;
 }
 

@@ -14,6 +14,7 @@
 // and compaction for one batch of moved records: those bound every pause (StoreStats).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <optional>
@@ -87,6 +88,9 @@ struct StoreStats {
   Version durable_version = 0;
   bool failed = false;
   std::uint64_t max_exclusive_hold_us = 0;  // longest exclusive index lock hold so far
+  // Exclusive index lock holds by duration: bucket 0 counts holds under 1 us, bucket i >= 1
+  // those of [2^(i-1), 2^i) us (the last bucket: anything longer).
+  std::array<std::uint64_t, 24> exclusive_holds_log2_us{};
 };
 
 class Store {
@@ -163,6 +167,7 @@ class Store {
   Version persisted_floor_version_ = 0;      // GUARDED_BY(maintenance_mutex_)
   HlcTimestamp persisted_floor_time_ = 0;    // GUARDED_BY(maintenance_mutex_)
   std::atomic<std::uint64_t> max_hold_us_{0};
+  std::array<std::atomic<std::uint64_t>, 24> holds_log2_us_{};
 };
 
 // The HLC read point covering every write whose physical time is at or before `timestamp_us`.

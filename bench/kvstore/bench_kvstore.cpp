@@ -181,9 +181,20 @@ void index_memory(const Settings& settings) {
 namespace {
 
 struct Latency {
-  double mean_ns = 0;
-  double p99_ns = 0;
+  double p50 = 0;
+  double p99 = 0;
+  double max = 0;
 };
+
+Latency percentiles(std::vector<double> samples) {
+  Latency latency;
+  if (samples.empty()) return latency;
+  std::sort(samples.begin(), samples.end());
+  latency.p50 = samples[samples.size() / 2];
+  latency.p99 = samples[samples.size() * 99 / 100];
+  latency.max = samples.back();
+  return latency;
+}
 
 template <typename Fn>
 Latency measure(const char* phase, std::uint64_t count, Fn&& fn) {
@@ -196,13 +207,7 @@ Latency measure(const char* phase, std::uint64_t count, Fn&& fn) {
                           .count());
     if (i % 50000 == 0 || i + 1 == count) progress(phase, i + 1, count);
   }
-  Latency latency;
-  for (double sample : samples) latency.mean_ns += sample;
-  latency.mean_ns /= static_cast<double>(count);
-  std::nth_element(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(count * 99 / 100),
-                   samples.end());
-  latency.p99_ns = samples[count * 99 / 100];
-  return latency;
+  return percentiles(std::move(samples));
 }
 
 // (4) reads over keys x versions_per_key versions, values in the page cache.
@@ -247,12 +252,12 @@ void read_latency(const Settings& settings) {
   auto get = measure("get with value", settings.lookups, [&](std::uint64_t i) {
     (void)store->get(probe[i % n], ReadPoint::at_version(point(i)));
   });
-  std::printf("reads over %zu keys x %zu versions (ns, mean / p99):\n", settings.keys,
+  std::printf("reads over %zu keys x %zu versions (ns, p50 / p99):\n", settings.keys,
               settings.versions_per_key);
-  std::printf("  index lookup latest      %8.0f / %8.0f\n", latest.mean_ns, latest.p99_ns);
-  std::printf("  index lookup by version  %8.0f / %8.0f\n", by_version.mean_ns, by_version.p99_ns);
-  std::printf("  index lookup by time     %8.0f / %8.0f\n", by_time.mean_ns, by_time.p99_ns);
-  std::printf("  get by version + pread   %8.0f / %8.0f\n", get.mean_ns, get.p99_ns);
+  std::printf("  index lookup latest      %8.0f / %8.0f\n", latest.p50, latest.p99);
+  std::printf("  index lookup by version  %8.0f / %8.0f\n", by_version.p50, by_version.p99);
+  std::printf("  index lookup by time     %8.0f / %8.0f\n", by_time.p50, by_time.p99);
+  std::printf("  get by version + pread   %8.0f / %8.0f\n", get.p50, get.p99);
 }
 
 // (5) a writer (with group commit every 256 records) while compaction runs in a loop.
@@ -274,27 +279,43 @@ void compaction_pause(const Settings& settings) {
       compacted += stats.value().segments_rewritten + stats.value().segments_removed;
     }
   });
-  double longest_put_us = 0;
+  std::vector<double> put_us;
+  put_us.reserve(settings.records);
   std::uint64_t keys = std::max<std::uint64_t>(settings.keys / 20, 1);
   for (Version v = 1; v <= settings.records; ++v) {
     std::string key = key_name(v % keys);
     auto start = SteadyClock::now();
     SQUALL_ASSERT(store->put(v, v, key, as_bytes(value)).is_ok(), "put failed");
+    put_us.push_back(std::chrono::duration<double, std::micro>(SteadyClock::now() - start)
+                         .count());
     if (v % 256 == 0) SQUALL_ASSERT(store->sync().is_ok(), "sync failed");
-    longest_put_us = std::max(
-        longest_put_us,
-        std::chrono::duration<double, std::micro>(SteadyClock::now() - start).count());
-    if (v % 20000 == 0 || v == settings.records) progress("compaction beside writes", v,
-                                                          settings.records);
+    if (v % 20000 == 0 || v == settings.records) {
+      progress("compaction beside writes", v, settings.records);
+    }
   }
   done = true;
   compactor.join();
   auto stats = store->stats();
-  std::printf("compaction beside writes: %zu segments compacted, log %.1f MiB for %llu "
-              "records; longest exclusive index lock hold %llu us; slowest put+sync %.0f us\n",
-              compacted, static_cast<double>(stats.log_bytes) / (1 << 20),
-              static_cast<unsigned long long>(settings.records),
-              static_cast<unsigned long long>(stats.max_exclusive_hold_us), longest_put_us);
+  auto puts = percentiles(std::move(put_us));
+  std::printf("compaction beside writes: %zu segments compacted, log %.1f MiB after %llu "
+              "records\n", compacted, static_cast<double>(stats.log_bytes) / (1 << 20),
+              static_cast<unsigned long long>(settings.records));
+  std::printf("  put latency (us) p50 %.1f, p99 %.1f, max %.0f\n", puts.p50, puts.p99,
+              puts.max);
+  std::uint64_t holds = 0;
+  for (auto count : stats.exclusive_holds_log2_us) holds += count;
+  std::uint64_t seen = 0;
+  std::size_t p99_bucket = 0;
+  for (std::size_t i = 0; i < stats.exclusive_holds_log2_us.size(); ++i) {
+    seen += stats.exclusive_holds_log2_us[i];
+    if (seen * 100 >= holds * 99) {
+      p99_bucket = i;
+      break;
+    }
+  }
+  std::printf("  exclusive index lock holds: %llu, p99 < %llu us, longest %llu us\n",
+              static_cast<unsigned long long>(holds), 1ULL << p99_bucket,
+              static_cast<unsigned long long>(stats.max_exclusive_hold_us));
 }
 
 }  // namespace
