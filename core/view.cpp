@@ -1,0 +1,141 @@
+#include "core/view.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+namespace squall::core {
+
+Status ShardLayout::validate() const {
+  if (shards < 1 || shards > kMaxShards) {
+    return invalid_argument(fmt::format("shards {} outside 1..{}", shards, kMaxShards));
+  }
+  if (replicas_per_shard < 1 || replicas_per_shard > kMaxReplicasPerShard) {
+    return invalid_argument(fmt::format("replicas_per_shard {} outside 1..{}",
+                                        replicas_per_shard, kMaxReplicasPerShard));
+  }
+  return Status::ok();
+}
+
+namespace {
+
+// Survivors of `previous` keep their shards, in their previous order, up to `target` each.
+std::vector<std::vector<NodeId>> surviving_shards(std::span<const NodeId> members,
+                                                  std::uint32_t shards, std::size_t target,
+                                                  const ShardAssignment* previous) {
+  std::vector<std::vector<NodeId>> result(shards);
+  if (previous == nullptr) return result;
+  std::unordered_set<NodeId> present(members.begin(), members.end());
+  std::size_t kept_shards = std::min<std::size_t>(shards, previous->shards.size());
+  for (std::size_t shard = 0; shard < kept_shards; ++shard) {
+    for (NodeId node : previous->shards[shard]) {
+      if (result[shard].size() < target && present.contains(node)) {
+        result[shard].push_back(node);
+      }
+    }
+  }
+  return result;
+}
+
+// The least-loaded member (ties: lowest rank) not in `shard`. REQUIRES: one exists.
+std::size_t pick_candidate(std::span<const NodeId> members, const std::vector<NodeId>& shard,
+                           const std::vector<std::size_t>& load) {
+  std::size_t best = members.size();
+  for (std::size_t rank = 0; rank < members.size(); ++rank) {
+    if (std::find(shard.begin(), shard.end(), members[rank]) != shard.end()) continue;
+    if (best == members.size() || load[rank] < load[best]) best = rank;
+  }
+  SQUALL_ASSERT(best < members.size(), "no candidate left for a shard of {}", shard.size());
+  return best;
+}
+
+}  // namespace
+
+ShardAssignment assign_shards(std::span<const NodeId> members, const ShardLayout& layout,
+                              const ShardAssignment* previous) {
+  SQUALL_ASSERT(layout.validate().is_ok(), "invalid layout");
+  SQUALL_ASSERT(!members.empty(), "a view has at least one member");
+  std::size_t target = std::min<std::size_t>(layout.replicas_per_shard, members.size());
+  ShardAssignment assignment;
+  assignment.shards = surviving_shards(members, layout.shards, target, previous);
+
+  std::unordered_map<NodeId, std::size_t> rank_by_node;
+  for (std::size_t rank = 0; rank < members.size(); ++rank) rank_by_node[members[rank]] = rank;
+  std::vector<std::size_t> load(members.size(), 0);
+  for (const auto& shard : assignment.shards) {
+    for (NodeId node : shard) ++load[rank_by_node.at(node)];
+  }
+  for (auto& shard : assignment.shards) {
+    while (shard.size() < target) {
+      std::size_t rank = pick_candidate(members, shard, load);
+      shard.push_back(members[rank]);
+      ++load[rank];
+    }
+  }
+  for (std::uint32_t shard = 0; shard < layout.shards; ++shard) {
+    if (assignment.shards[shard].size() < layout.replicas_per_shard) {
+      assignment.under_replicated.push_back(ShardId{shard});
+    }
+  }
+  return assignment;
+}
+
+Result<View> View::make(ViewId id, std::vector<Member> members, ShardLayout layout,
+                        const View* previous) {
+  SQUALL_TRY(layout.validate());
+  if (members.empty()) return invalid_argument("a view needs at least one member");
+  if (members.size() > kMaxViewMembers) {
+    return invalid_argument(
+        fmt::format("{} members exceed the limit of {}", members.size(), kMaxViewMembers));
+  }
+  std::vector<NodeId> ids;
+  std::unordered_set<NodeId> seen;
+  for (const Member& member : members) {
+    if (!seen.insert(member.id).second) {
+      return invalid_argument(fmt::format("node {} appears twice in view {}", member.id, id));
+    }
+    ids.push_back(member.id);
+  }
+  if (previous != nullptr && previous->id() >= id) {
+    return invalid_argument(
+        fmt::format("view {} cannot follow view {}", id, previous->id()));
+  }
+  const ShardAssignment* before = previous != nullptr ? &previous->assignment() : nullptr;
+  ShardAssignment assignment = assign_shards(ids, layout, before);
+  return View(id, std::move(members), layout, std::move(assignment));
+}
+
+std::optional<std::size_t> View::rank_of(NodeId node) const {
+  for (std::size_t rank = 0; rank < members_.size(); ++rank) {
+    if (members_[rank].id == node) return rank;
+  }
+  return std::nullopt;
+}
+
+const std::vector<NodeId>& View::shard_members(ShardId shard) const {
+  SQUALL_ASSERT(shard.value < assignment_.shards.size(), "shard {} outside {} shards", shard,
+                assignment_.shards.size());
+  return assignment_.shards[shard.value];
+}
+
+std::vector<ShardId> View::shards_of(NodeId node) const {
+  std::vector<ShardId> result;
+  for (std::uint32_t shard = 0; shard < assignment_.shards.size(); ++shard) {
+    const auto& nodes = assignment_.shards[shard];
+    if (std::find(nodes.begin(), nodes.end(), node) != nodes.end()) {
+      result.push_back(ShardId{shard});
+    }
+  }
+  return result;
+}
+
+std::optional<std::size_t> View::shard_rank(ShardId shard, NodeId node) const {
+  const auto& nodes = shard_members(shard);
+  auto it = std::find(nodes.begin(), nodes.end(), node);
+  if (it == nodes.end()) return std::nullopt;
+  return static_cast<std::size_t>(it - nodes.begin());
+}
+
+}  // namespace squall::core

@@ -1,0 +1,125 @@
+#include "checker.hpp"
+
+#include <fmt/format.h>
+
+namespace squall::sim {
+
+Checker::Checker(Cluster& cluster) : cluster_(cluster), reference_(cluster.shards()) {
+  states_.resize(cluster.replicas.size());
+  for (std::size_t index = 0; index < cluster.replicas.size(); ++index) {
+    Replica& replica = *cluster.replicas[index];
+    states_[index].next_index.assign(cluster.shard_size(replica.shard), 0);
+    replica.machine->on_apply = [this, index](const core::DeliveredUpdate& update) {
+      on_apply(index, update);
+    };
+  }
+  cluster.after_step = [this](Replica& replica) { after_step(index_of(replica)); };
+}
+
+std::size_t Checker::index_of(const Replica& replica) const {
+  for (std::size_t index = 0; index < cluster_.replicas.size(); ++index) {
+    if (cluster_.replicas[index].get() == &replica) return index;
+  }
+  SQUALL_UNREACHABLE("unknown replica");
+}
+
+void Checker::on_apply(std::size_t index, const core::DeliveredUpdate& update) {
+  ++deliveries_;
+  Replica& replica = *cluster_.replicas[index];
+  ReplicaState& state = states_[index];
+  std::string where = fmt::format("shard {} replica {} (node {}) delivery #{}", replica.shard,
+                                  replica.rank, replica.node, state.delivered);
+  if (update.version <= state.last_version) {
+    cluster_.violation(fmt::format("{}: version {:#x} after {:#x}", where, update.version,
+                                   state.last_version));
+  }
+  if (update.timestamp <= state.last_timestamp) {
+    cluster_.violation(fmt::format("{}: timestamp {} after {}", where, update.timestamp,
+                                   state.last_timestamp));
+  }
+  state.last_version = update.version;
+  state.last_timestamp = update.timestamp;
+
+  const auto& members = replica.group->options().members;
+  auto sender = static_cast<std::size_t>(
+      std::find(members.begin(), members.end(), update.sender) - members.begin());
+  std::uint64_t payload_hash = hash_bytes(update.payload);
+  if (sender >= members.size()) {
+    cluster_.violation(fmt::format("{}: unknown sender {}", where, update.sender));
+  } else {
+    Replica& origin = cluster_.replica(replica.shard, sender);
+    if (update.sender_index != state.next_index[sender]) {
+      cluster_.violation(fmt::format("{}: sender {} index {} but {} expected", where, sender,
+                                     update.sender_index, state.next_index[sender]));
+    } else if (update.sender_index >= origin.sent_hashes.size() ||
+               origin.sent_hashes[update.sender_index] != payload_hash) {
+      cluster_.violation(fmt::format("{}: payload of sender {} index {} is not what was sent",
+                                     where, sender, update.sender_index));
+    }
+    state.next_index[sender] = update.sender_index + 1;
+  }
+
+  Record record{update.version, update.timestamp, update.sender, update.sender_index,
+                payload_hash};
+  std::vector<Record>& reference = reference_[replica.shard.value];
+  if (state.delivered == reference.size()) {
+    reference.push_back(record);
+  } else {
+    const Record& expected = reference[state.delivered];
+    if (expected.version != record.version || expected.timestamp != record.timestamp ||
+        expected.sender != record.sender || expected.sender_index != record.sender_index ||
+        expected.payload_hash != record.payload_hash) {
+      cluster_.violation(fmt::format(
+          "{}: delivered (v {:#x}, t {}, sender {}, index {}) where another replica delivered "
+          "(v {:#x}, t {}, sender {}, index {})", where, record.version, record.timestamp,
+          record.sender, record.sender_index, expected.version, expected.timestamp,
+          expected.sender, expected.sender_index));
+    }
+  }
+  ++state.delivered;
+}
+
+void Checker::after_step(std::size_t index) {
+  Replica& replica = *cluster_.replicas[index];
+  ReplicaState& state = states_[index];
+  Version frontier = replica.group->persisted_frontier();
+  if (frontier < state.last_frontier) {
+    cluster_.violation(fmt::format("shard {} replica {}: frontier moved back from {:#x} to {:#x}",
+                                   replica.shard, replica.rank, state.last_frontier, frontier));
+  }
+  if (frontier > replica.group->delivered_version()) {
+    cluster_.violation(fmt::format("shard {} replica {}: frontier {:#x} passed delivered {:#x}",
+                                   replica.shard, replica.rank, frontier,
+                                   replica.group->delivered_version()));
+  }
+  state.last_frontier = frontier;
+}
+
+void Checker::check_final() {
+  for (std::uint32_t shard_index = 0; shard_index < cluster_.shards(); ++shard_index) {
+    ShardId shard{shard_index};
+    std::size_t sent = 0;
+    for (std::size_t rank = 0; rank < cluster_.shard_size(shard); ++rank) {
+      sent += cluster_.replica(shard, rank).sent_hashes.size();
+    }
+    const Replica& first = cluster_.replica(shard, 0);
+    for (std::size_t index : cluster_.shard_replicas[shard_index]) {
+      const Replica& replica = *cluster_.replicas[index];
+      std::string where = fmt::format("shard {} replica {}", shard, replica.rank);
+      if (states_[index].delivered != sent) {
+        cluster_.violation(fmt::format("{}: delivered {} of {} messages sent", where,
+                                       states_[index].delivered, sent));
+      }
+      if (replica.group->persisted_frontier() != replica.group->delivered_version()) {
+        cluster_.violation(fmt::format("{}: idle, but frontier {:#x} != last version {:#x}",
+                                       where, replica.group->persisted_frontier(),
+                                       replica.group->delivered_version()));
+      }
+      if (replica.machine->checksum() != first.machine->checksum()) {
+        cluster_.violation(fmt::format("{}: checksum differs from replica 0", where));
+      }
+    }
+  }
+}
+
+}  // namespace squall::sim

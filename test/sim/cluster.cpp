@@ -1,0 +1,161 @@
+#include "cluster.hpp"
+
+#include <catch2/catch.hpp>
+
+namespace squall::sim {
+
+namespace {
+constexpr fabric::RegionId kSstRegion = 1;
+}
+
+NodeId endpoint_id(std::size_t node, ShardId shard) {
+  return NodeId{static_cast<std::uint32_t>(1000 * (shard.value + 1) + node + 1)};
+}
+
+Cluster::Cluster(fabric::SimOptions sim_options, ClusterOptions cluster_options)
+    : network(sim_options), options(cluster_options), paused_(options.nodes, false) {
+  std::vector<core::Member> members;
+  for (std::size_t node = 0; node < options.nodes; ++node) {
+    members.push_back({NodeId{static_cast<std::uint32_t>(node + 1)}, {}});
+    std::int64_t offset_us = 0;
+    if (options.max_clock_skew_us > 0) {
+      offset_us = static_cast<std::int64_t>(
+                      network.random().below(2 * options.max_clock_skew_us + 1)) -
+                  static_cast<std::int64_t>(options.max_clock_skew_us);
+    }
+    nodes.push_back(std::make_unique<SimNode>(members.back().id, network.clock(), offset_us));
+  }
+  auto made = core::View::make(ViewId{1}, members, options.layout);
+  REQUIRE(made.is_ok());
+  view.emplace(std::move(made).value());
+  shard_replicas.resize(options.layout.shards);
+  for (std::uint32_t shard = 0; shard < options.layout.shards; ++shard) {
+    std::vector<NodeId> endpoints;
+    for (NodeId node : view->shard_members(ShardId{shard})) {
+      endpoints.push_back(endpoint_id(node.value - 1, ShardId{shard}));
+    }
+    for (NodeId node : view->shard_members(ShardId{shard})) {
+      build_replica(node.value - 1, ShardId{shard}, endpoints);
+    }
+  }
+  for (const auto& replica : replicas) {
+    const auto& members_of_shard = replica->group->options().members;
+    for (NodeId peer : members_of_shard) {
+      if (peer != replica->endpoint) REQUIRE(replica->transport->add_peer(peer, {}).is_ok());
+    }
+  }
+  for (std::size_t index = 0; index < replicas.size(); ++index) arm_tick(index);
+}
+
+void Cluster::build_replica(std::size_t node, ShardId shard,
+                            const std::vector<NodeId>& members) {
+  auto replica = std::make_unique<Replica>();
+  replica->node = node;
+  replica->shard = shard;
+  replica->endpoint = endpoint_id(node, shard);
+  replica->rank = static_cast<std::size_t>(
+      std::find(members.begin(), members.end(), replica->endpoint) - members.begin());
+  replica->transport = &network.add_node(replica->endpoint);
+  replica->machine = std::make_unique<LogStateMachine>(&network.random(), options.persist_min_us,
+                                                       options.persist_max_us);
+  core::OrderedGroupOptions group_options;
+  group_options.view = view->id();
+  group_options.shard = shard;
+  group_options.members = members;
+  group_options.self = replica->endpoint;
+  group_options.sst_region = kSstRegion;
+  group_options.window = options.window;
+  group_options.smc_payload_bytes = options.smc_payload_bytes;
+  group_options.delivery_window_slots = options.delivery_window_slots;
+  group_options.send_queue_messages = options.send_queue_messages;
+  group_options.max_data_per_sender = options.max_data_per_sender;
+  group_options.heartbeat_ms = options.heartbeat_ms;
+  group_options.failure_timeout_ms = options.failure_timeout_ms;
+  Replica* raw = replica.get();
+  core::OrderedGroupCallbacks callbacks;
+  callbacks.suspected = [this, raw](NodeId member, const std::string& reason) {
+    if (on_trouble) on_trouble(*raw, fmt::format("suspects {}: {}", member, reason));
+  };
+  callbacks.failed = [this, raw](const Status& reason) {
+    if (on_trouble) on_trouble(*raw, "failed: " + reason.to_string());
+  };
+  auto group = core::OrderedGroup::create(group_options, *replica->transport, *replica->machine,
+                                          nodes[node]->hlc, callbacks);
+  REQUIRE(group.is_ok());
+  replica->group = std::move(group).value();
+  nodes[node]->replicas.push_back(replicas.size());
+  shard_replicas[shard.value].push_back(replicas.size());
+  replicas.push_back(std::move(replica));
+}
+
+void Cluster::tick(std::size_t index) {
+  Replica& replica = *replicas[index];
+  ++replica.ticks;
+  std::vector<fabric::Event> events;
+  replica.transport->poll(events, 4096);
+  for (const fabric::Event& event : events) replica.group->handle(event);
+  std::uint64_t now_us = network.now_us();
+  replica.machine->set_now(now_us);
+  if (on_tick) on_tick(replica);
+  while (!replica.backlog.empty()) {
+    Result<std::uint64_t> sent = replica.group->send(replica.backlog.front());
+    if (!sent) {
+      ++replica.would_block;
+      break;
+    }
+    if (*sent != replica.sent_hashes.size()) {
+      violation(fmt::format("send() of endpoint {} returned index {}, expected {}",
+                            replica.endpoint, *sent, replica.sent_hashes.size()));
+    }
+    replica.sent_hashes.push_back(hash_bytes(replica.backlog.front()));
+    replica.backlog.pop_front();
+  }
+  replica.group->step(now_us);
+  if (after_step) after_step(replica);
+}
+
+void Cluster::violation(std::string what) {
+  constexpr std::size_t kKept = 20;
+  if (violations_.size() < kKept) violations_.push_back(std::move(what));
+}
+
+void Cluster::arm_tick(std::size_t index) {
+  network.schedule_after(
+      options.tick_us,
+      [this, index] {
+        tick(index);
+        arm_tick(index);
+      },
+      replicas[index]->endpoint);
+}
+
+void Cluster::pause(std::size_t node) {
+  paused_.at(node) = true;
+  for (std::size_t index : nodes[node]->replicas) network.pause(replicas[index]->endpoint);
+}
+
+void Cluster::resume(std::size_t node) {
+  paused_.at(node) = false;
+  for (std::size_t index : nodes[node]->replicas) network.resume(replicas[index]->endpoint);
+}
+
+bool Cluster::quiescent() const {
+  for (std::size_t shard = 0; shard < shard_replicas.size(); ++shard) {
+    std::size_t sent = 0;
+    for (std::size_t index : shard_replicas[shard]) {
+      const Replica& replica = *replicas[index];
+      if (!replica.backlog.empty() || replica.group->send_queue_size() != 0) return false;
+      sent += replica.sent_hashes.size();
+    }
+    for (std::size_t index : shard_replicas[shard]) {
+      const Replica& replica = *replicas[index];
+      if (replica.machine->log().size() != sent) return false;
+      if (replica.group->persisted_frontier() != replica.group->delivered_version()) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace squall::sim

@@ -1,0 +1,47 @@
+// One randomized simulation run: every tunable (cluster size, shard layout, windows, queue
+// sizes, link delays, delay spikes, torn writes, persistence delays, clock skew, node pauses,
+// workload) is drawn from the seed, the run is checked as it goes, then the faults stop and
+// the cluster must become quiescent (liveness).
+//
+// Replay: SQUALL_SIM_SEED=<seed> runs only that seed; SQUALL_SIM_SEEDS=<n> changes how many
+// seeds the suite runs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cluster.hpp"
+#include "workload.hpp"
+
+namespace squall::sim {
+
+struct Scenario {
+  std::uint64_t seed = 0;
+  fabric::SimOptions sim;
+  ClusterOptions cluster;
+  WorkloadOptions workload;
+  std::size_t pauses = 0;               // node pauses during the workload
+  std::uint64_t max_pause_us = 0;       // each shorter than the failure timeout
+  std::uint64_t settle_limit_us = 0;    // time allowed to reach quiescence afterwards
+
+  std::string describe() const;
+};
+
+struct RunResult {
+  std::vector<std::string> violations;
+  std::uint64_t deliveries = 0;
+  std::uint64_t generated = 0;
+  std::uint64_t trace_hash = 0;
+  std::uint64_t settle_us = 0;         // simulated time from the end of faults to quiescence
+  std::uint64_t null_batches = 0;
+  std::uint64_t would_block = 0;
+};
+
+Scenario random_scenario(std::uint64_t seed);
+RunResult run_scenario(const Scenario& scenario);
+
+// Seeds to run: [first, first + count), or only SQUALL_SIM_SEED if set.
+std::vector<std::uint64_t> seeds_to_run(std::uint64_t first, std::uint64_t count);
+
+}  // namespace squall::sim
