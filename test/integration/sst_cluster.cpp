@@ -15,6 +15,12 @@ std::uint64_t monotonic_ms() {
                                         .count());
 }
 
+std::uint64_t monotonic_us() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
 namespace {
 
 std::string join_ids(const std::vector<std::uint32_t>& ids) {

@@ -73,7 +73,8 @@ class Cluster {
   std::vector<Node> nodes_;
 };
 
-// Milliseconds on the monotonic clock.
+// The monotonic clock (CLOCK_MONOTONIC, the one the nodes stamp their events with).
 std::uint64_t monotonic_ms();
+std::uint64_t monotonic_us();
 
 }  // namespace squall::integration
