@@ -149,6 +149,9 @@ Status SegmentLog::append(std::span<const RecordFields> records, std::span<Locat
   for (const auto& record : records) {
     batch_bytes += record_size_bytes(record.key.size(), record.value.size());
   }
+  if (batch_bytes >= (1ULL << kLocationOffsetBits) / 2) {  // offsets must fit a Location
+    return invalid_argument(fmt::format("batch of {} bytes is too large", batch_bytes));
+  }
   bool active_has_records = has_active_ && active_end_ > kSegmentHeaderBytes;
   if (!has_active_ ||
       (active_has_records && active_end_ + batch_bytes > options_.segment_size_bytes)) {

@@ -235,3 +235,75 @@ TEST_CASE("Compaction runs beside a writer and readers without wrong answers") {
               "%llu us\n", rewritten,
               static_cast<unsigned long long>(store->stats().max_exclusive_hold_us));
 }
+
+TEST_CASE("Compaction leaves a cover gap when the key's marker is still a put in a later "
+          "segment") {
+  TempDir temp;
+  auto directory = posix_dir(temp.path());
+  ManualClock clock;
+  StoreOptions options;
+  options.log.segment_size_bytes = 4096;
+  options.log.max_record_bytes = 1 << 20;
+  options.max_value_bytes = 64 << 10;
+  options.retention.keep_versions = 1;
+  std::string filler(300, 'f');
+  Version v = 0;
+  {
+    auto store = Store::open(directory.get(), options, clock).value();
+    auto put = [&](std::string_view key, std::string_view value) {
+      ++v;
+      return store->put(v, v, key, bytes_of(value));
+    };
+    for (int i = 0; i < 5; ++i) REQUIRE(put("hot", filler).is_ok());
+    // Fill several segments with another key so "hot"'s early versions sit in sealed ones.
+    while (store->stats().segments < 4) {
+      REQUIRE(put("other", filler).is_ok());
+    }
+    // The marker (second newest) and the latest version of "hot" land in the active segment.
+    REQUIRE(put("hot", "marker").is_ok());
+    REQUIRE(put("hot", "latest").is_ok());
+    REQUIRE(store->sync().is_ok());
+    auto compacted = store->compact().value();
+    CHECK(compacted.segments_rewritten + compacted.segments_removed >= 2);
+    CHECK(store->get("hot", ReadPoint::at_version(3)).status().code() == Code::out_of_range);
+  }
+  // Reopen keeping everything: the marker's put comes back as a real version, but the
+  // compacted history before it must still read as gone, not as absent.
+  StoreOptions keep_all = options;
+  keep_all.retention = {};
+  auto store = Store::open(directory.get(), keep_all, clock).value();
+  CHECK(store->get("hot", ReadPoint::at_version(1)).status().code() == Code::out_of_range);
+  CHECK(store->get("hot", ReadPoint::at_version(5)).status().code() == Code::out_of_range);
+  CHECK(text_of(store->get("hot", ReadPoint::at_version(v - 1)).value().value) == "marker");
+  CHECK(text_of(store->get("hot").value().value) == "latest");
+  // A second pass after reopening with the original policy keeps the answer.
+  store.reset();
+  auto again = Store::open(directory.get(), options, clock).value();
+  REQUIRE(again->compact().is_ok());
+  again.reset();
+  store = Store::open(directory.get(), keep_all, clock).value();
+  CHECK(store->get("hot", ReadPoint::at_version(2)).status().code() == Code::out_of_range);
+}
+
+TEST_CASE("Retention in volatile mode frees discarded values and keeps the rest readable") {
+  ManualClock clock;
+  StoreOptions options;
+  options.mode = StorageMode::in_memory;
+  options.retention.keep_versions = 3;
+  auto store = Store::open(nullptr, options, clock).value();
+  for (Version v = 1; v <= 500; ++v) {
+    std::string key = "k" + std::to_string(v % 5);
+    REQUIRE(store->put(v, v, key, bytes_of(value_of(key, v))).is_ok());
+  }
+  CHECK(store->stats().versions == 5 * 4);  // three versions and a gap marker per key
+  for (int k = 0; k < 5; ++k) {
+    std::string key = "k" + std::to_string(k);
+    auto latest = store->get(key).value();
+    CHECK(text_of(latest.value) == value_of(key, latest.entry.version));
+    auto older = store->get(key, ReadPoint::at_version(latest.entry.version - 5)).value();
+    CHECK(text_of(older.value) == value_of(key, older.entry.version));
+    CHECK(store->get(key, ReadPoint::at_version(latest.entry.version - 15)).status().code() ==
+          Code::out_of_range);
+  }
+  CHECK(store->sync().value() == 500);
+}
