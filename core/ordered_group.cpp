@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "common/log.hpp"
+#include "rdmc/plan.hpp"
 
 namespace squall::core {
 
@@ -53,6 +54,21 @@ Status OrderedGroupOptions::validate() const {
     return invalid_argument(fmt::format("max_data_per_sender {} exceeds {} / {} members",
                                         max_data_per_sender, kMaxDataPerView, members.size()));
   }
+  if (large) {
+    if (large->region == sst_region) {
+      return invalid_argument("the RDMC region must differ from the SST region");
+    }
+    if (large->group_id > rdmc::kMaxGroupId || large->block_size_bytes == 0 ||
+        large->max_payload_bytes == 0 || large->window < 1 ||
+        large->window > rdmc::kMaxWindow ||
+        rdmc::block_count(large->max_payload_bytes, large->block_size_bytes) >
+            rdmc::kMaxBlocks) {
+      return invalid_argument(fmt::format(
+          "large messages: group id {} (<= {}), block {} B, max payload {} B (<= {} blocks), "
+          "window {} (1..{})", large->group_id, rdmc::kMaxGroupId, large->block_size_bytes,
+          large->max_payload_bytes, rdmc::kMaxBlocks, large->window, rdmc::kMaxWindow));
+    }
+  }
   return Status::ok();
 }
 
@@ -63,7 +79,15 @@ sst::RowRange OrderedGroup::OrderFields::block() const {
 }
 
 void OrderedGroup::AlignedDelete::operator()(std::byte* memory) const {
-  ::operator delete[](memory, std::align_val_t{sst::kCacheLineBytes});
+  ::operator delete[](memory, std::align_val_t{kRegionAlignBytes});
+}
+
+std::unique_ptr<std::byte[], OrderedGroup::AlignedDelete> OrderedGroup::allocate_region(
+    std::size_t bytes) {
+  std::unique_ptr<std::byte[], AlignedDelete> memory(
+      static_cast<std::byte*>(::operator new[](bytes, std::align_val_t{kRegionAlignBytes})));
+  std::fill_n(memory.get(), bytes, std::byte{0});
+  return memory;
 }
 
 Result<std::unique_ptr<OrderedGroup>> OrderedGroup::create(OrderedGroupOptions options,
@@ -90,7 +114,9 @@ OrderedGroup::OrderedGroup(OrderedGroupOptions options, std::size_t rank,
       state_machine_(state_machine),
       clock_(clock),
       callbacks_(std::move(callbacks)),
-      sequencer_(options_.members.size(), options_.view, options_.last_timestamp),
+      // A large body precedes its descriptor by less than an SMC window per sender.
+      sequencer_(options_.members.size(), options_.view, options_.last_timestamp,
+                 options_.members.size() * (options_.window + 1)),
       frontier_(options_.persisted_floor, options_.max_persistence_waiters) {
   std::size_t members = options_.members.size();
   delivery_window_slots_ =
@@ -114,8 +140,7 @@ Status OrderedGroup::init() {
   order_fields_.wedged = schema_.scalar<std::uint64_t>("wedged");
 
   std::size_t bytes = sst::Table::memory_bytes(schema_, members);
-  memory_.reset(static_cast<std::byte*>(
-      ::operator new[](bytes, std::align_val_t{sst::kCacheLineBytes})));
+  memory_ = allocate_region(bytes);
   std::span<std::byte> memory(memory_.get(), bytes);
   SQUALL_TRY(transport_.register_region(options_.sst_region, memory));
   table_ = std::make_unique<sst::Table>(schema_, options_.members, rank_, memory, transport_,
@@ -134,10 +159,12 @@ Status OrderedGroup::init() {
   table_->set_overflow_callback([this](std::size_t rank) {
     detector_->suspect(rank, "its SST pushes stopped draining");
   });
-  return Status::ok();
+  return init_large();
 }
 
 bool OrderedGroup::handle(const fabric::Event& event) {
+  // RDMC first: its write contexts also have the top bit that marks SST push completions.
+  if (handle_large(event)) return true;
   switch (event.kind) {
     case fabric::EventKind::peer_connected:
       table_->peer_connected(event.peer);
@@ -157,6 +184,7 @@ bool OrderedGroup::handle(const fabric::Event& event) {
 }
 
 void OrderedGroup::step(std::uint64_t now_us) {
+  start_large();
   if (!wedged_) {
     receive_and_deliver();
     send_queued();
@@ -167,15 +195,16 @@ void OrderedGroup::step(std::uint64_t now_us) {
   track_persistence();
   publish_row();
   table_->flush();
+  if (rdmc_) rdmc_->flush();
   detector_->tick(now_us);
 }
 
 Result<std::uint64_t> OrderedGroup::send(std::span<const std::byte> payload) {
   if (wedged_) return unavailable("the shard group is wedged (view change pending)");
-  if (payload.size() > options_.max_small_payload_bytes()) {
-    return invalid_argument(fmt::format(
-        "update of {} bytes exceeds the {}-byte slot payload (large updates need RDMC)",
-        payload.size(), options_.max_small_payload_bytes()));
+  if (payload.size() > options_.max_payload_bytes()) {
+    return invalid_argument(fmt::format("update of {} bytes exceeds the limit of {} bytes{}",
+                                        payload.size(), options_.max_payload_bytes(),
+                                        options_.large ? "" : " (a slot; RDMC is off)"));
   }
   if (data_enqueued_ >= max_data_per_sender_) {
     return unavailable(fmt::format("sender used its {} versions of view {}; a new view is "
@@ -198,6 +227,7 @@ void OrderedGroup::wedge() {
   if (wedged_) return;
   wedged_ = true;
   row_dirty_ = true;
+  if (rdmc_) rdmc_->wedge();
   logger("core")->info("shard {} view {}: wedged at sequence {} (version {:#x})",
                        options_.shard, options_.view, sequencer_.next_sequence(),
                        sequencer_.last_version());
@@ -233,7 +263,12 @@ void OrderedGroup::on_smc_message(std::size_t sender, std::span<const std::byte>
       sequencer_.add_nulls(sender, decoded->null_count);
       return;
     case MessageKind::large:
-      detector_->suspect(sender, "large message received, but this group has no RDMC");
+      if (!options_.large || decoded->size_bytes > options_.large->max_payload_bytes) {
+        detector_->suspect(sender, "large-message descriptor without RDMC or over the limit");
+        return;
+      }
+      sequencer_.add_large(sender, decoded->timestamp, decoded->rdmc_index,
+                           decoded->size_bytes);
       return;
   }
 }
@@ -299,9 +334,13 @@ bool OrderedGroup::delivery_window_open() const {
 void OrderedGroup::send_queued() {
   while (!queue_.empty() && smc_->can_send() && delivery_window_open()) {
     const Bytes& payload = queue_.front();
-    encode_data(scratch_, clock_.now(), payload);
-    Status status = smc_->send(scratch_);
-    SQUALL_ASSERT(status.is_ok(), "SMC refused a slot it offered: {}", status.to_string());
+    if (payload.size() > options_.max_small_payload_bytes()) {
+      if (!send_large(payload)) return;
+    } else {
+      encode_data(scratch_, clock_.now(), payload);
+      Status status = smc_->send(scratch_);
+      SQUALL_ASSERT(status.is_ok(), "SMC refused a slot it offered: {}", status.to_string());
+    }
     ++sent_slots_;
     ++stats_.data_sent;
     queue_bytes_ -= payload.size();

@@ -22,12 +22,14 @@
 // Not thread-safe: the node's progress thread calls everything.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <new>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -41,11 +43,24 @@
 #include "core/sequencer.hpp"
 #include "core/state_machine.hpp"
 #include "fabric/transport.hpp"
+#include "rdmc/group.hpp"
 #include "sst/failure_detector.hpp"
 #include "sst/smc.hpp"
 #include "sst/table.hpp"
 
 namespace squall::core {
+
+// Updates larger than a slot travel by RDMC (rdmc/group.hpp) in the same total order: the
+// RDMC message takes its sender's next slot, the slot carries a descriptor, and the update is
+// received (for stability) only once its body has arrived.
+struct LargeMessageOptions {
+  fabric::RegionId region = 0;   // the RDMC receive region (same id on every member)
+  std::uint32_t group_id = 0;    // tells RDMC groups sharing a transport apart
+  std::uint64_t block_size_bytes = 1024 * 1024;
+  rdmc::Algorithm algorithm = rdmc::Algorithm::binomial_pipeline;
+  std::uint64_t max_payload_bytes = 16ULL * 1024 * 1024;  // largest update
+  std::uint32_t window = 4;      // large messages in flight per sender
+};
 
 struct OrderedGroupOptions {
   ViewId view;
@@ -72,11 +87,18 @@ struct OrderedGroupOptions {
   // Data messages one sender may send in this view; 0 = kMaxDataPerView / members, so the
   // view's delivered-data counter cannot overflow 32 bits. Lower values are for tests.
   std::uint64_t max_data_per_sender = 0;
+  // Unset: updates must fit a slot.
+  std::optional<LargeMessageOptions> large;
 
   // invalid_argument with the reason when a field or relation is out of range.
   Status validate() const;
   std::size_t max_small_payload_bytes() const {
     return static_cast<std::size_t>(smc_payload_bytes) - kMessageHeaderBytes;
+  }
+  // The largest update send() accepts.
+  std::uint64_t max_payload_bytes() const {
+    return large ? std::max<std::uint64_t>(large->max_payload_bytes, max_small_payload_bytes())
+                 : max_small_payload_bytes();
   }
 };
 
@@ -92,14 +114,16 @@ struct OrderedGroupStats {
   std::uint64_t data_sent = 0;
   std::uint64_t null_batches_sent = 0;
   std::uint64_t null_slots_sent = 0;
+  std::uint64_t large_sent = 0;
   std::uint64_t delivered = 0;
 };
 
 class OrderedGroup {
  public:
-  // Builds the table and registers its memory with `transport` as options.sst_region: call
-  // before the transport's first add_peer(). The owner then connects the members and routes
-  // events to handle(). `state_machine` and `clock` must outlive the group.
+  // Builds the table and registers its memory with `transport` as options.sst_region (and the
+  // RDMC region, with options.large): call before the transport's first add_peer(). The
+  // owner then connects the members and routes events to handle(). The RDMC group starts
+  // once every member is connected. `state_machine` and `clock` must outlive the group.
   static Result<std::unique_ptr<OrderedGroup>> create(OrderedGroupOptions options,
                                                       fabric::Transport& transport,
                                                       StateMachine& state_machine,
@@ -110,17 +134,17 @@ class OrderedGroup {
   OrderedGroup& operator=(const OrderedGroup&) = delete;
 
   // Feeds a transport event. Returns true if it was only this group's (a completion of one
-  // of its pushes); peer_connected / peer_failed are acted on and return false, since other
-  // modules need them too.
+  // of its pushes, an RDMC message or write of its RDMC group); peer_connected / peer_failed
+  // are acted on and return false, since other modules need them too.
   bool handle(const fabric::Event& event);
 
   // One round of progress: receive, deliver, send, publish, heartbeat/suspicion.
   void step(std::uint64_t now_us);
 
   // Queues an update; returns its sender_index (as apply() will see it). Errors:
-  // invalid_argument (larger than max_small_payload_bytes(): large updates need RDMC, not
-  // wired in yet), would_block (send queue full), unavailable (wedged, or this sender used
-  // up its versions of the view: a new view is needed).
+  // invalid_argument (larger than options().max_payload_bytes(); or, without RDMC, than a
+  // slot), would_block (send queue full), unavailable (wedged, or this sender used up its
+  // versions of the view: a new view is needed).
   Result<std::uint64_t> send(std::span<const std::byte> payload);
 
   // Calls `waiter` (from a later step()) once the persistence frontier reaches `version`.
@@ -153,6 +177,8 @@ class OrderedGroup {
   const OrderedGroupStats& stats() const { return stats_; }
   const Sequencer& sequencer() const { return sequencer_; }
   bool suspected(std::size_t rank) const { return detector_->suspected(rank); }
+  // Whether the RDMC group runs (large messages configured and every member connected).
+  bool large_ready() const { return rdmc_ != nullptr; }
 
  private:
   struct OrderFields {
@@ -162,14 +188,26 @@ class OrderedGroup {
     sst::Scalar<std::uint64_t> wedged;         // 0 or 1
     sst::RowRange block() const;               // all of the above, contiguous
   };
+  // Registered regions are page-aligned (the table needs cache-line alignment; NICs like
+  // pages).
+  static constexpr std::size_t kRegionAlignBytes = 4096;
   struct AlignedDelete {
     void operator()(std::byte* memory) const;
   };
+  static std::unique_ptr<std::byte[], AlignedDelete> allocate_region(std::size_t bytes);
 
   OrderedGroup(OrderedGroupOptions options, std::size_t rank, fabric::Transport& transport,
                StateMachine& state_machine, HybridLogicalClock& clock,
                OrderedGroupCallbacks callbacks);
   Status init();
+  Status init_large();
+  // Large messages (ordered_group_large.cpp).
+  bool handle_large(const fabric::Event& event);
+  void start_large();
+  bool send_large(const Bytes& payload);
+  void on_large_delivered(NodeId sender, std::uint64_t rdmc_index,
+                          std::span<const std::byte> payload);
+  void on_large_failed(NodeId member, const Status& reason);
 
   void on_smc_message(std::size_t sender, std::span<const std::byte> message);
   void on_suspected(std::size_t rank, const std::string& reason);
@@ -198,6 +236,11 @@ class OrderedGroup {
   std::unique_ptr<sst::Table> table_;
   std::unique_ptr<sst::FailureDetector> detector_;
   std::unique_ptr<sst::Smc> smc_;
+  std::unique_ptr<std::byte[], AlignedDelete> rdmc_memory_;
+  std::uint64_t rdmc_memory_bytes_ = 0;
+  std::unique_ptr<rdmc::Group> rdmc_;
+  // RDMC control messages that arrived before our RDMC group started (bounded).
+  std::vector<fabric::Event> early_rdmc_events_;
 
   Sequencer sequencer_;
   PersistenceFrontier frontier_;

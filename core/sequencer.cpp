@@ -7,8 +7,12 @@
 
 namespace squall::core {
 
-Sequencer::Sequencer(std::size_t senders, ViewId view, HlcTimestamp last_timestamp)
-    : view_(view), senders_(senders), last_timestamp_(last_timestamp) {
+Sequencer::Sequencer(std::size_t senders, ViewId view, HlcTimestamp last_timestamp,
+                     std::size_t max_early_bodies)
+    : view_(view),
+      senders_(senders),
+      max_early_bodies_(max_early_bodies),
+      last_timestamp_(last_timestamp) {
   SQUALL_ASSERT(senders > 0, "a shard has at least one sender");
 }
 
@@ -97,7 +101,7 @@ Status Sequencer::complete_large(std::size_t sender, std::uint64_t rdmc_index,
     refresh_received(sender);
     return Status::ok();
   }
-  if (early_bodies_.size() >= kMaxEarlyBodies) {
+  if (early_bodies_.size() >= max_early_bodies_) {
     return {Code::would_block, "too many large messages wait for their descriptors"};
   }
   auto [it, inserted] = early_bodies_.try_emplace({sender, rdmc_index},

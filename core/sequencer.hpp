@@ -52,8 +52,10 @@ class Sequencer {
   using DeliverFn = std::function<bool(const SequencedDelivery&)>;
 
   // `last_timestamp`: the timestamp of the shard's last delivered update before this view
-  // (0 for none), so timestamps keep increasing across views.
-  Sequencer(std::size_t senders, ViewId view, HlcTimestamp last_timestamp);
+  // (0 for none), so timestamps keep increasing across views. `max_early_bodies` bounds the
+  // large-message bodies held before their descriptors (see complete_large()).
+  Sequencer(std::size_t senders, ViewId view, HlcTimestamp last_timestamp,
+            std::size_t max_early_bodies = kDefaultMaxEarlyBodies);
 
   // ---- Receive side: each sender's messages, in that sender's order ----
   void add_data(std::size_t sender, HlcTimestamp timestamp, std::span<const std::byte> payload);
@@ -63,7 +65,7 @@ class Sequencer {
   void add_large(std::size_t sender, HlcTimestamp timestamp, std::uint64_t rdmc_index,
                  std::uint64_t size_bytes);
   // The body of the sender's large message `rdmc_index`. corruption if its size disagrees
-  // with the descriptor or it was already given; would_block if kMaxEarlyBodies bodies
+  // with the descriptor or it was already given; would_block if max_early_bodies bodies
   // already wait for their descriptors.
   Status complete_large(std::size_t sender, std::uint64_t rdmc_index,
                         std::span<const std::byte> payload);
@@ -99,7 +101,7 @@ class Sequencer {
   std::size_t pending_entries() const;
   std::uint64_t pending_bytes() const { return pending_bytes_; }
 
-  static constexpr std::size_t kMaxEarlyBodies = 1024;
+  static constexpr std::size_t kDefaultMaxEarlyBodies = 1024;
 
  private:
   struct Entry {
@@ -137,6 +139,7 @@ class Sequencer {
   ViewId view_;
   std::vector<SenderState> senders_;
   std::map<std::pair<std::size_t, std::uint64_t>, Bytes> early_bodies_;
+  std::size_t max_early_bodies_;
   std::uint64_t next_sequence_ = 0;
   std::uint64_t delivered_data_ = 0;
   HlcTimestamp last_timestamp_ = 0;

@@ -6,6 +6,7 @@ namespace squall::sim {
 
 namespace {
 constexpr fabric::RegionId kSstRegion = 1;
+constexpr fabric::RegionId kRdmcRegion = 2;
 }
 
 NodeId endpoint_id(std::size_t node, ShardId shard) {
@@ -71,6 +72,11 @@ void Cluster::build_replica(std::size_t node, ShardId shard,
   group_options.max_data_per_sender = options.max_data_per_sender;
   group_options.heartbeat_ms = options.heartbeat_ms;
   group_options.failure_timeout_ms = options.failure_timeout_ms;
+  if (options.large) {
+    group_options.large = *options.large;
+    group_options.large->region = kRdmcRegion;
+    group_options.large->group_id = shard.value;
+  }
   Replica* raw = replica.get();
   core::OrderedGroupCallbacks callbacks;
   callbacks.suspected = [this, raw](NodeId member, const std::string& reason) {

@@ -39,6 +39,8 @@ struct ClusterOptions {
   std::uint64_t persist_min_us = 0;
   std::uint64_t persist_max_us = 300;
   std::uint64_t max_clock_skew_us = 0;  // each node's wall clock is offset by up to this
+  // Set: updates larger than a slot travel by RDMC (its region is 2, group id = shard).
+  std::optional<core::LargeMessageOptions> large;
 };
 
 // A wall clock offset from the simulation's clock (a node whose NTP is off).

@@ -12,13 +12,18 @@ std::string Scenario::describe() const {
   return fmt::format(
       "seed {}: {} nodes, {} shards x {} replicas, window {}, slot {} B, delivery window {}, "
       "queue {}, delays {}..{} us, spikes {}/M of {} us, torn {}/M, link queue {}, "
-      "persist {}..{} us, skew {} us, {} pauses <= {} us, workload {} us",
+      "persist {}..{} us, skew {} us, {} pauses <= {} us, workload {} us, large {}",
       seed, cluster.nodes, cluster.layout.shards, cluster.layout.replicas_per_shard,
       cluster.window, cluster.smc_payload_bytes, cluster.delivery_window_slots,
       cluster.send_queue_messages, sim.min_delay_us, sim.max_delay_us,
       sim.delay_spike_per_million, sim.delay_spike_us, sim.torn_write_per_million,
       sim.send_queue_depth, cluster.persist_min_us, cluster.persist_max_us,
-      cluster.max_clock_skew_us, pauses, max_pause_us, workload.duration_us);
+      cluster.max_clock_skew_us, pauses, max_pause_us, workload.duration_us,
+      cluster.large ? fmt::format("{}% up to {} B in {} B blocks ({}), window {}",
+                                  workload.large_percent, cluster.large->max_payload_bytes,
+                                  cluster.large->block_size_bytes,
+                                  rdmc::algorithm_name(cluster.large->algorithm), cluster.large->window)
+                    : std::string("off"));
 }
 
 Scenario random_scenario(std::uint64_t seed) {
@@ -47,6 +52,15 @@ Scenario random_scenario(std::uint64_t seed) {
   cluster.persist_min_us = random.below(200);
   cluster.persist_max_us = cluster.persist_min_us + random.below(2'000);
   cluster.max_clock_skew_us = random.below(2) == 0 ? 0 : random.between(1, 5'000);
+  if (random.below(3) == 0) {
+    core::LargeMessageOptions large;
+    large.block_size_bytes = random.between(16, 512);
+    large.max_payload_bytes = cluster.smc_payload_bytes + random.between(1, 4'000);
+    large.window = static_cast<std::uint32_t>(random.between(1, 4));
+    large.algorithm = static_cast<rdmc::Algorithm>(random.below(4));
+    cluster.large = large;
+    scenario.workload.large_percent = static_cast<std::uint32_t>(random.between(1, 50));
+  }
   cluster.heartbeat_ms = 1;
   cluster.failure_timeout_ms = 100;  // far above any pause, spike or delay below
 
@@ -108,6 +122,7 @@ RunResult run_scenario(const Scenario& scenario) {
   result.trace_hash = cluster.network.trace_hash();
   for (const auto& replica : cluster.replicas) {
     result.null_batches += replica->group->stats().null_batches_sent;
+    result.large_sent += replica->group->stats().large_sent;
     result.would_block += replica->would_block;
   }
   return result;

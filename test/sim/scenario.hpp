@@ -35,6 +35,7 @@ struct RunResult {
   std::uint64_t trace_hash = 0;
   std::uint64_t settle_us = 0;         // simulated time from the end of faults to quiescence
   std::uint64_t null_batches = 0;
+  std::uint64_t large_sent = 0;
   std::uint64_t would_block = 0;
 };
 

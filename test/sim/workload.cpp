@@ -23,14 +23,8 @@ std::size_t Workload::active_senders() const {
   }));
 }
 
-Bytes Workload::make_payload(std::size_t max_bytes) {
+Bytes Workload::random_bytes(std::size_t size) {
   fabric::SimRandom& random = cluster_.network.random();
-  std::size_t size = 0;
-  switch (random.below(8)) {
-    case 0: size = 0; break;
-    case 1: size = max_bytes; break;
-    default: size = random.below(max_bytes + 1); break;
-  }
   Bytes payload(size);
   std::uint64_t word = 0;
   for (std::size_t i = 0; i < size; ++i) {
@@ -38,6 +32,20 @@ Bytes Workload::make_payload(std::size_t max_bytes) {
     payload[i] = static_cast<std::byte>(word >> (8 * (i % 8)));
   }
   return payload;
+}
+
+Bytes Workload::make_payload(const core::OrderedGroupOptions& group) {
+  fabric::SimRandom& random = cluster_.network.random();
+  std::size_t small = group.max_small_payload_bytes();
+  if (group.large && random.below(100) < options_.large_percent) {
+    auto largest = static_cast<std::size_t>(group.max_payload_bytes());
+    return random_bytes(random.below(3) == 0 ? largest : random.between(small + 1, largest));
+  }
+  switch (random.below(8)) {
+    case 0: return random_bytes(0);
+    case 1: return random_bytes(small);
+    default: return random_bytes(random.below(small + 1));
+  }
 }
 
 void Workload::on_tick(Replica& replica) {
@@ -55,8 +63,9 @@ void Workload::on_tick(Replica& replica) {
   fabric::SimRandom& random = cluster_.network.random();
   std::size_t count = plan.profile == Profile::steady ? 1 : random.between(1, options_.max_burst);
   count = std::min(count, options_.max_messages_per_sender - plan.generated);
-  std::size_t max_bytes = replica.group->options().max_small_payload_bytes();
-  for (std::size_t i = 0; i < count; ++i) replica.backlog.push_back(make_payload(max_bytes));
+  for (std::size_t i = 0; i < count; ++i) {
+    replica.backlog.push_back(make_payload(replica.group->options()));
+  }
   plan.generated += count;
   generated_ += count;
   std::uint64_t gap_us = plan.profile == Profile::steady ? plan.period_us

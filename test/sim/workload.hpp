@@ -18,6 +18,8 @@ struct WorkloadOptions {
   std::size_t max_messages_per_sender = 200;
   std::size_t max_burst = 32;
   std::uint32_t idle_percent = 30;  // chance that a replica never sends
+  // Chance that a message is larger than a slot (when the group takes large messages).
+  std::uint32_t large_percent = 0;
 };
 
 class Workload {
@@ -38,7 +40,8 @@ class Workload {
   };
 
   void on_tick(Replica& replica);
-  Bytes make_payload(std::size_t max_bytes);
+  Bytes make_payload(const core::OrderedGroupOptions& group);
+  Bytes random_bytes(std::size_t size);
 
   Cluster& cluster_;
   WorkloadOptions options_;
