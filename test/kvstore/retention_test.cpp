@@ -221,7 +221,9 @@ TEST_CASE("Compaction runs beside a writer and readers without wrong answers") {
   }
   writer.join();
   reader.join();
-  REQUIRE(store->compact().is_ok());
+  auto last_pass = store->compact();  // whatever the interleaving, garbage is left by now
+  REQUIRE(last_pass.is_ok());
+  rewritten += last_pass.value().segments_rewritten + last_pass.value().segments_removed;
   CHECK(write_errors == 0);
   CHECK(wrong == 0);
   CHECK(reads > 0);
