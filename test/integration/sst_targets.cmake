@@ -15,3 +15,10 @@ add_executable(sst_node
   ${SQUALL_SST_INTEGRATION_DIR}/sst_node_io.cpp
   ${SQUALL_SST_INTEGRATION_DIR}/sst_node_workloads.cpp)
 target_link_libraries(sst_node PRIVATE squall_sst nlohmann_json::nlohmann_json CLI11::CLI11)
+
+add_executable(rdmc_node
+  ${SQUALL_SST_INTEGRATION_DIR}/rdmc_node.cpp
+  ${SQUALL_SST_INTEGRATION_DIR}/rdmc_node_parts.cpp
+  ${SQUALL_SST_INTEGRATION_DIR}/rdmc_node_workloads.cpp
+  ${SQUALL_SST_INTEGRATION_DIR}/sst_node_io.cpp)
+target_link_libraries(rdmc_node PRIVATE squall_rdmc nlohmann_json::nlohmann_json CLI11::CLI11)
