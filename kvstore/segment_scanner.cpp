@@ -94,23 +94,52 @@ Result<SegmentScanner::Step> SegmentScanner::next() {
   return Step::record;
 }
 
+namespace {
+
+// Whether a complete record with a valid CRC starts at `offset` (reads only that record).
+Result<bool> valid_record_at(const File& file, std::uint64_t offset,
+                             std::uint64_t file_size_bytes, std::uint64_t max_record_bytes) {
+  if (file_size_bytes - offset < kRecordHeadBytes) return false;
+  std::array<std::byte, kRecordHeadBytes> head_bytes{};
+  MutableBuffer head_target(head_bytes);
+  SQUALL_TRY(read_fully(file, offset, std::span<const MutableBuffer>(&head_target, 1)));
+  auto head = decode_record_head(head_bytes, max_record_bytes);
+  if (!head.is_ok() || head.value().total_bytes() > file_size_bytes - offset) return false;
+  Bytes record(static_cast<std::size_t>(head.value().total_bytes()));
+  MutableBuffer target(record);
+  SQUALL_TRY(read_fully(file, offset, std::span<const MutableBuffer>(&target, 1)));
+  return is_valid_record(record, max_record_bytes);
+}
+
+}  // namespace
+
+// Searches [from, end) for the magic a chunk at a time (chunks overlap by 3 bytes so a magic
+// split between two chunks is found) and checks each candidate record on its own, so memory
+// stays bounded by one chunk plus one record.
 Result<bool> valid_record_after(const File& file, std::uint64_t from,
                                 std::uint64_t file_size_bytes, std::uint64_t max_record_bytes) {
-  if (from >= file_size_bytes) return false;
-  Bytes tail(static_cast<std::size_t>(file_size_bytes - from));
-  MutableBuffer target(tail);
-  SQUALL_TRY(read_fully(file, from, std::span<const MutableBuffer>(&target, 1)));
   const auto magic = magic_bytes();
-  auto position = tail.begin();
-  while (true) {
-    position = std::search(position, tail.end(), magic.begin(), magic.end());
-    if (position == tail.end()) return false;
-    auto start = static_cast<std::size_t>(position - tail.begin());
-    if (is_valid_record(std::span<const std::byte>(tail).subspan(start), max_record_bytes)) {
-      return true;
+  Bytes chunk;
+  for (std::uint64_t start = from; start < file_size_bytes;) {
+    auto size = static_cast<std::size_t>(
+        std::min<std::uint64_t>(kReadAheadBytes, file_size_bytes - start));
+    if (size < magic.size()) return false;
+    chunk.resize(size);
+    MutableBuffer target(chunk);
+    SQUALL_TRY(read_fully(file, start, std::span<const MutableBuffer>(&target, 1)));
+    for (auto position = chunk.begin();;) {
+      position = std::search(position, chunk.end(), magic.begin(), magic.end());
+      if (position == chunk.end()) break;
+      std::uint64_t candidate = start + static_cast<std::uint64_t>(position - chunk.begin());
+      auto valid = valid_record_at(file, candidate, file_size_bytes, max_record_bytes);
+      if (!valid.is_ok()) return valid.status();
+      if (valid.value()) return true;
+      ++position;
     }
-    ++position;
+    if (start + size >= file_size_bytes) break;
+    start += size - (magic.size() - 1);
   }
+  return false;
 }
 
 }  // namespace squall::kvstore

@@ -264,3 +264,33 @@ TEST_CASE("Recovery rejects versions out of order even with valid CRCs") {
   REQUIRE(reopened.status().code() == Code::corruption);
   CHECK_THAT(reopened.status().message(), Catch::Contains("out of order"));
 }
+
+TEST_CASE("A valid record after a defect is found even across the search's read chunks") {
+  TempDir temp;
+  auto directory = faulty_dir(temp.path());
+  LogOptions options;
+  options.max_record_bytes = 4 << 20;
+  // Record 2 is sized so that record 3's magic starts 2 bytes before the end of the first
+  // 1 MiB chunk searched from just after record 2's start.
+  std::size_t second_value = (1 << 20) - 1 - kRecordOverheadBytes - 1;
+  std::vector<std::string> values = {"first", std::string(second_value, 's'), "third"};
+  std::vector<Location> locations(3);
+  {
+    auto opened = open_log(*directory, options);
+    for (Version v = 1; v <= 3; ++v) {
+      std::string key = "k";
+      RecordFields fields{v, v, Op::put, key, bytes_of(values[v - 1])};
+      REQUIRE(opened.value().log->append(std::span<const RecordFields>(&fields, 1),
+                                         std::span<Location>(&locations[v - 1], 1))
+                  .is_ok());
+    }
+    REQUIRE(opened.value().log->sync().is_ok());
+  }
+  REQUIRE(location_offset(locations[2]) - (location_offset(locations[1]) + 1) == (1 << 20) - 2);
+  std::string name = segment_file_name(1);
+  REQUIRE(directory->flip_bit(name, location_offset(locations[1]) + 1000, 3).is_ok());
+  auto reopened = open_log(*directory, options);
+  REQUIRE(reopened.status().code() == Code::corruption);
+  CHECK_THAT(reopened.status().message(),
+             Catch::Contains("offset " + std::to_string(location_offset(locations[1]))));
+}
