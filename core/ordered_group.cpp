@@ -114,6 +114,7 @@ OrderedGroup::OrderedGroup(OrderedGroupOptions options, std::size_t rank,
       state_machine_(state_machine),
       clock_(clock),
       callbacks_(std::move(callbacks)),
+      tagged_transport_(transport, options_.transport_tag),
       // A large body precedes its descriptor by less than an SMC window per sender.
       sequencer_(options_.members.size(), options_.view, options_.last_timestamp,
                  options_.members.size() * (options_.window + 1)),
@@ -143,8 +144,8 @@ Status OrderedGroup::init() {
   memory_ = allocate_region(bytes);
   std::span<std::byte> memory(memory_.get(), bytes);
   SQUALL_TRY(transport_.register_region(options_.sst_region, memory));
-  table_ = std::make_unique<sst::Table>(schema_, options_.members, rank_, memory, transport_,
-                                        options_.sst_region);
+  table_ = std::make_unique<sst::Table>(schema_, options_.members, rank_, memory,
+                                        tagged_transport_, options_.sst_region);
   detector_ = std::make_unique<sst::FailureDetector>(
       *table_, detector_fields_, options_.heartbeat_ms, options_.failure_timeout_ms,
       [this](std::size_t rank, const std::string& reason) { on_suspected(rank, reason); });
@@ -163,19 +164,21 @@ Status OrderedGroup::init() {
 }
 
 bool OrderedGroup::handle(const fabric::Event& event) {
-  // RDMC first: its write contexts also have the top bit that marks SST push completions.
   if (handle_large(event)) return true;
   switch (event.kind) {
     case fabric::EventKind::peer_connected:
       table_->peer_connected(event.peer);
       return false;
     case fabric::EventKind::peer_failed:
+      tagged_transport_.forget_peer(event.peer);
       detector_->peer_failed(event.peer, event.status.to_string());
       return false;
-    case fabric::EventKind::write_completed:
-      if ((event.context & sst::PushQueue::kContextTag) == 0) return false;
-      table_->on_write_completed(event.context, event.status);
+    case fabric::EventKind::write_completed: {
+      std::optional<std::uint64_t> context = tagged_transport_.translate(event);
+      if (!context) return false;  // another group's or module's
+      table_->on_write_completed(*context, event.status);
       return true;
+    }
     case fabric::EventKind::remote_write:
     case fabric::EventKind::message:
       return false;
@@ -242,6 +245,7 @@ Result<std::size_t> OrderedGroup::deliver_trim(std::span<const std::uint64_t> tr
 }
 
 void OrderedGroup::on_suspected(std::size_t rank, const std::string& reason) {
+  tagged_transport_.forget_peer(options_.members[rank]);  // its pushes will never complete
   wedge();
   if (callbacks_.suspected) callbacks_.suspected(options_.members[rank], reason);
 }

@@ -42,6 +42,7 @@
 #include "core/persistence_frontier.hpp"
 #include "core/sequencer.hpp"
 #include "core/state_machine.hpp"
+#include "core/tagged_transport.hpp"
 #include "fabric/transport.hpp"
 #include "rdmc/group.hpp"
 #include "sst/failure_detector.hpp"
@@ -68,6 +69,9 @@ struct OrderedGroupOptions {
   std::vector<NodeId> members;   // the shard's members in sender-rank order
   NodeId self;                   // one of `members`
   fabric::RegionId sst_region = 0;  // region id of this group's table (same on all members)
+  // Tells this group's SST write completions apart from those of other groups and modules on
+  // the same transport (core/tagged_transport.hpp): unique per transport, e.g. the shard id.
+  std::uint16_t transport_tag = 0;
   std::uint32_t window = 16;     // SMC slots per sender (messages in flight, 1..1024)
   // SMC slot payload, header included; updates up to max_small_payload_bytes() travel in a
   // slot (64 B .. 1 MiB).
@@ -233,6 +237,7 @@ class OrderedGroup {
   sst::SmcFields smc_fields_;
   OrderFields order_fields_;
   std::unique_ptr<std::byte[], AlignedDelete> memory_;
+  TaggedTransport tagged_transport_;
   std::unique_ptr<sst::Table> table_;
   std::unique_ptr<sst::FailureDetector> detector_;
   std::unique_ptr<sst::Smc> smc_;

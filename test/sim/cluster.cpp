@@ -1,51 +1,39 @@
 #include "cluster.hpp"
 
+#include <set>
+
 #include <catch2/catch.hpp>
 
 namespace squall::sim {
-
-namespace {
-constexpr fabric::RegionId kSstRegion = 1;
-constexpr fabric::RegionId kRdmcRegion = 2;
-}
-
-NodeId endpoint_id(std::size_t node, ShardId shard) {
-  return NodeId{static_cast<std::uint32_t>(1000 * (shard.value + 1) + node + 1)};
-}
 
 Cluster::Cluster(fabric::SimOptions sim_options, ClusterOptions cluster_options)
     : network(sim_options), options(cluster_options), paused_(options.nodes, false) {
   std::vector<core::Member> members;
   for (std::size_t node = 0; node < options.nodes; ++node) {
-    members.push_back({NodeId{static_cast<std::uint32_t>(node + 1)}, {}});
+    NodeId id{static_cast<std::uint32_t>(node + 1)};
+    members.push_back({id, {}});
     std::int64_t offset_us = 0;
     if (options.max_clock_skew_us > 0) {
       offset_us = static_cast<std::int64_t>(
                       network.random().below(2 * options.max_clock_skew_us + 1)) -
                   static_cast<std::int64_t>(options.max_clock_skew_us);
     }
-    nodes.push_back(std::make_unique<SimNode>(members.back().id, network.clock(), offset_us));
+    nodes.push_back(
+        std::make_unique<SimNode>(id, network.add_node(id), network.clock(), offset_us));
   }
   auto made = core::View::make(ViewId{1}, members, options.layout);
   REQUIRE(made.is_ok());
   view.emplace(std::move(made).value());
   shard_replicas.resize(options.layout.shards);
+  // Every group registers its regions before any node connects (Transport's rule).
   for (std::uint32_t shard = 0; shard < options.layout.shards; ++shard) {
-    std::vector<NodeId> endpoints;
-    for (NodeId node : view->shard_members(ShardId{shard})) {
-      endpoints.push_back(endpoint_id(node.value - 1, ShardId{shard}));
-    }
-    for (NodeId node : view->shard_members(ShardId{shard})) {
-      build_replica(node.value - 1, ShardId{shard}, endpoints);
+    const std::vector<NodeId>& shard_members = view->shard_members(ShardId{shard});
+    for (NodeId node : shard_members) {
+      build_replica(node.value - 1, ShardId{shard}, shard_members);
     }
   }
-  for (const auto& replica : replicas) {
-    const auto& members_of_shard = replica->group->options().members;
-    for (NodeId peer : members_of_shard) {
-      if (peer != replica->endpoint) REQUIRE(replica->transport->add_peer(peer, {}).is_ok());
-    }
-  }
-  for (std::size_t index = 0; index < replicas.size(); ++index) arm_tick(index);
+  for (std::size_t node = 0; node < options.nodes; ++node) connect(node);
+  for (std::size_t node = 0; node < options.nodes; ++node) arm_tick(node);
 }
 
 void Cluster::build_replica(std::size_t node, ShardId shard,
@@ -53,10 +41,9 @@ void Cluster::build_replica(std::size_t node, ShardId shard,
   auto replica = std::make_unique<Replica>();
   replica->node = node;
   replica->shard = shard;
-  replica->endpoint = endpoint_id(node, shard);
+  replica->endpoint = nodes[node]->id;
   replica->rank = static_cast<std::size_t>(
       std::find(members.begin(), members.end(), replica->endpoint) - members.begin());
-  replica->transport = &network.add_node(replica->endpoint);
   replica->machine = std::make_unique<LogStateMachine>(&network.random(), options.persist_min_us,
                                                        options.persist_max_us);
   core::OrderedGroupOptions group_options;
@@ -64,7 +51,8 @@ void Cluster::build_replica(std::size_t node, ShardId shard,
   group_options.shard = shard;
   group_options.members = members;
   group_options.self = replica->endpoint;
-  group_options.sst_region = kSstRegion;
+  group_options.sst_region = 2 * shard.value + 1;
+  group_options.transport_tag = static_cast<std::uint16_t>(shard.value);
   group_options.window = options.window;
   group_options.smc_payload_bytes = options.smc_payload_bytes;
   group_options.delivery_window_slots = options.delivery_window_slots;
@@ -74,7 +62,7 @@ void Cluster::build_replica(std::size_t node, ShardId shard,
   group_options.failure_timeout_ms = options.failure_timeout_ms;
   if (options.large) {
     group_options.large = *options.large;
-    group_options.large->region = kRdmcRegion;
+    group_options.large->region = 2 * shard.value + 2;
     group_options.large->group_id = shard.value;
   }
   Replica* raw = replica.get();
@@ -85,8 +73,8 @@ void Cluster::build_replica(std::size_t node, ShardId shard,
   callbacks.failed = [this, raw](const Status& reason) {
     if (on_trouble) on_trouble(*raw, "failed: " + reason.to_string());
   };
-  auto group = core::OrderedGroup::create(group_options, *replica->transport, *replica->machine,
-                                          nodes[node]->hlc, callbacks);
+  auto group = core::OrderedGroup::create(group_options, *nodes[node]->transport,
+                                          *replica->machine, nodes[node]->hlc, callbacks);
   REQUIRE(group.is_ok());
   replica->group = std::move(group).value();
   nodes[node]->replicas.push_back(replicas.size());
@@ -94,14 +82,17 @@ void Cluster::build_replica(std::size_t node, ShardId shard,
   replicas.push_back(std::move(replica));
 }
 
-void Cluster::tick(std::size_t index) {
-  Replica& replica = *replicas[index];
-  ++replica.ticks;
-  std::vector<fabric::Event> events;
-  replica.transport->poll(events, 4096);
-  for (const fabric::Event& event : events) replica.group->handle(event);
-  std::uint64_t now_us = network.now_us();
-  replica.machine->set_now(now_us);
+void Cluster::connect(std::size_t node) {
+  // Each node connects once to every node it shares a shard with.
+  std::set<NodeId> peers;
+  for (std::size_t index : nodes[node]->replicas) {
+    for (NodeId peer : replicas[index]->group->options().members) peers.insert(peer);
+  }
+  peers.erase(nodes[node]->id);
+  for (NodeId peer : peers) REQUIRE(nodes[node]->transport->add_peer(peer, {}).is_ok());
+}
+
+void Cluster::feed(Replica& replica) {
   if (on_tick) on_tick(replica);
   while (!replica.backlog.empty()) {
     Result<std::uint64_t> sent = replica.group->send(replica.backlog.front());
@@ -110,14 +101,37 @@ void Cluster::tick(std::size_t index) {
       break;
     }
     if (*sent != replica.sent_hashes.size()) {
-      violation(fmt::format("send() of endpoint {} returned index {}, expected {}",
-                            replica.endpoint, *sent, replica.sent_hashes.size()));
+      violation(fmt::format("send() of node {} shard {} returned index {}, expected {}",
+                            replica.node, replica.shard, *sent, replica.sent_hashes.size()));
     }
     replica.sent_hashes.push_back(hash_bytes(replica.backlog.front()));
     replica.backlog.pop_front();
   }
-  replica.group->step(now_us);
-  if (after_step) after_step(replica);
+}
+
+void Cluster::tick(std::size_t node_index) {
+  SimNode& node = *nodes[node_index];
+  ++node.ticks;
+  std::vector<fabric::Event> events;
+  node.transport->poll(events, 4096);
+  for (const fabric::Event& event : events) {
+    bool claimed = false;
+    for (std::size_t index : node.replicas) {
+      if (replicas[index]->group->handle(event)) {
+        claimed = true;
+        break;
+      }
+    }
+    if (!claimed && event.kind == fabric::EventKind::write_completed) ++node.unclaimed_events;
+  }
+  std::uint64_t now_us = network.now_us();
+  for (std::size_t index : node.replicas) {
+    Replica& replica = *replicas[index];
+    replica.machine->set_now(now_us);
+    feed(replica);
+    replica.group->step(now_us);
+    if (after_step) after_step(replica);
+  }
 }
 
 void Cluster::violation(std::string what) {
@@ -125,24 +139,24 @@ void Cluster::violation(std::string what) {
   if (violations_.size() < kKept) violations_.push_back(std::move(what));
 }
 
-void Cluster::arm_tick(std::size_t index) {
+void Cluster::arm_tick(std::size_t node) {
   network.schedule_after(
       options.tick_us,
-      [this, index] {
-        tick(index);
-        arm_tick(index);
+      [this, node] {
+        tick(node);
+        arm_tick(node);
       },
-      replicas[index]->endpoint);
+      nodes[node]->id);
 }
 
 void Cluster::pause(std::size_t node) {
   paused_.at(node) = true;
-  for (std::size_t index : nodes[node]->replicas) network.pause(replicas[index]->endpoint);
+  network.pause(nodes[node]->id);
 }
 
 void Cluster::resume(std::size_t node) {
   paused_.at(node) = false;
-  for (std::size_t index : nodes[node]->replicas) network.resume(replicas[index]->endpoint);
+  network.resume(nodes[node]->id);
 }
 
 bool Cluster::quiescent() const {

@@ -1,11 +1,10 @@
 // A simulated Squall cluster for the deterministic simulation suite: N nodes on one
 // SimNetwork, a view with a shard layout, and one OrderedGroup + LogStateMachine per
-// (node, shard) replica, each driven by a periodic tick owned by its endpoint (so it stops
-// while the node is paused).
-//
-// Each replica has its own simulated endpoint (NodeId 1000·(shard + 1) + node + 1): one SST
-// table per transport, because push completions carry no table tag (docs/core.md, "Known
-// limits"). Nodes keep one HLC (on their own, optionally skewed, wall clock) for all shards.
+// (node, shard) replica. Each node has one endpoint shared by all its shard groups (SST
+// region 2·shard + 1, RDMC region 2·shard + 2, transport tag and RDMC group id = shard) and
+// one HLC on its own, optionally skewed, wall clock. A periodic tick owned by the node's
+// endpoint (so it stops while the node is paused) polls the endpoint, offers each event to
+// the node's groups, and steps each group — the progress loop of a real node.
 #pragma once
 
 #include <cstddef>
@@ -58,20 +57,23 @@ class OffsetClock final : public Clock {
 };
 
 struct SimNode {
-  SimNode(NodeId node_id, const Clock& base, std::int64_t offset_us)
-      : id(node_id), clock(base, offset_us), hlc(clock) {}
+  SimNode(NodeId node_id, fabric::SimTransport& endpoint, const Clock& base,
+          std::int64_t offset_us)
+      : id(node_id), transport(&endpoint), clock(base, offset_us), hlc(clock) {}
   NodeId id;
+  fabric::SimTransport* transport;
   OffsetClock clock;
   HybridLogicalClock hlc;
   std::vector<std::size_t> replicas;  // indices into Cluster::replicas
+  std::uint64_t ticks = 0;
+  std::uint64_t unclaimed_events = 0;  // write completions no group recognised
 };
 
 struct Replica {
   std::size_t node = 0;
   ShardId shard;
   std::size_t rank = 0;  // sender rank in the shard
-  NodeId endpoint;
-  fabric::SimTransport* transport = nullptr;
+  NodeId endpoint;       // the node's id (its endpoint is shared by its shard groups)
   std::unique_ptr<LogStateMachine> machine;
   std::unique_ptr<core::OrderedGroup> group;
   // Workload messages the group has not accepted yet (send() said would_block).
@@ -79,7 +81,6 @@ struct Replica {
   // Hash of each accepted message, by sender_index.
   std::vector<std::uint64_t> sent_hashes;
   std::uint64_t would_block = 0;
-  std::uint64_t ticks = 0;
 };
 
 class Cluster {
@@ -120,14 +121,13 @@ class Cluster {
 
  private:
   void build_replica(std::size_t node, ShardId shard, const std::vector<NodeId>& members);
-  void tick(std::size_t index);
-  void arm_tick(std::size_t index);
+  void connect(std::size_t node);
+  void tick(std::size_t node);
+  void feed(Replica& replica);
+  void arm_tick(std::size_t node);
 
   std::vector<bool> paused_;
   std::vector<std::string> violations_;
 };
-
-// Endpoint id of (node index, shard).
-NodeId endpoint_id(std::size_t node, ShardId shard);
 
 }  // namespace squall::sim

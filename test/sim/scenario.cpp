@@ -22,7 +22,8 @@ std::string Scenario::describe() const {
       cluster.large ? fmt::format("{}% up to {} B in {} B blocks ({}), window {}",
                                   workload.large_percent, cluster.large->max_payload_bytes,
                                   cluster.large->block_size_bytes,
-                                  rdmc::algorithm_name(cluster.large->algorithm), cluster.large->window)
+                                  rdmc::algorithm_name(cluster.large->algorithm),
+                                  cluster.large->window)
                     : std::string("off"));
 }
 
@@ -116,6 +117,12 @@ RunResult run_scenario(const Scenario& scenario) {
                                   result.settle_us));
   }
   checker.check_final();
+  for (const auto& node : cluster.nodes) {
+    if (node->unclaimed_events != 0) {
+      cluster.violation(fmt::format("node {}: {} write completions no group recognised",
+                                    node->id, node->unclaimed_events));
+    }
+  }
   result.violations = cluster.violations();
   result.deliveries = checker.deliveries();
   result.generated = workload.generated();
