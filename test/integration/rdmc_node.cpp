@@ -231,7 +231,14 @@ int run(const RdmcNodeOptions& options) {
       *transport, options.id, ports, [&](const fabric::Event& event) { early.push_back(event); },
       options.connect_timeout_ms);
   if (!connected.is_ok()) fail(options.id, connected.to_string());
+  // Sender s's slots are the s-th share of the region in both modes (members x window slots).
+  std::size_t share = region.span().size() / options.members.size();
   Payloads payloads(options);
+  for (std::size_t rank = 0; rank < options.members.size(); ++rank) {
+    if (!options.is_sender(options.members[rank])) continue;
+    region.prefault(rank * share, share);
+    payloads.prepare(options.members[rank]);
+  }
   std::unique_ptr<RdmcWork> work = make_rdmc_work(options, *transport, region.span(), payloads);
   for (const fabric::Event& event : early) work->on_event(event);
   emit({{"event", "ready"}, {"node", options.id}});

@@ -63,6 +63,10 @@ class Payloads {
                         options_.size_max_bytes);
   }
   void build(std::uint32_t sender, std::uint64_t index, std::span<std::byte> out);
+  // Derives the stamp-mode body of `sender` now, outside any measured interval.
+  void prepare(std::uint32_t sender) {
+    if (options_.verify == "stamp") body(sender);
+  }
   bool matches(std::uint32_t sender, std::uint64_t index, std::span<const std::byte> bytes);
 
  private:
@@ -83,6 +87,8 @@ class MappedRegion {
   MappedRegion(const MappedRegion&) = delete;
   MappedRegion& operator=(const MappedRegion&) = delete;
   std::span<std::byte> span() { return {data_, bytes_}; }
+  // Touches every page of [offset, offset + length) so no page fault lands in a measurement.
+  void prefault(std::size_t offset, std::size_t length);
 
  private:
   std::byte* data_ = nullptr;
@@ -126,7 +132,7 @@ class RdmcWork {
 };
 
 // Bytes of the receive region of `options.mode`: members x window slots of size_max_bytes
-// (rdmc: rounded up to whole blocks).
+// (rdmc: rounded up to whole blocks). Sender s's slots are the s-th members' share.
 std::size_t rdmc_region_bytes(const RdmcNodeOptions& options);
 
 std::unique_ptr<RdmcWork> make_rdmc_work(const RdmcNodeOptions& options,

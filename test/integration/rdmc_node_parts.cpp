@@ -58,6 +58,11 @@ MappedRegion::MappedRegion(std::size_t bytes) : bytes_(bytes) {
 
 MappedRegion::~MappedRegion() { ::munmap(data_, bytes_); }
 
+void MappedRegion::prefault(std::size_t offset, std::size_t length) {
+  SQUALL_ASSERT(offset + length <= bytes_, "prefault outside the region");
+  std::memset(data_ + offset, 0, length);
+}
+
 void RdmcDeliveries::check_next(std::size_t rank, std::uint64_t index) const {
   std::uint32_t sender = options_.members.at(rank);
   if (!options_.is_sender(sender)) {
