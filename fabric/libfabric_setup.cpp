@@ -37,6 +37,9 @@ InfoPtr make_hints(const LibfabricOptions& options) {
   hints->domain_attr->name = duplicate(options.domain);
   // Sends after writes and writes after writes, in posting order: the basis of the
   // per-peer ordering promise and of emulated immediate data.
+  // Providers (or devices) that cannot queue this deep are not offered.
+  hints->tx_attr->size = options.tx_depth;
+  hints->rx_attr->size = options.rx_depth;
   hints->tx_attr->msg_order = FI_ORDER_SAW | FI_ORDER_WAW | FI_ORDER_SAS;
   hints->rx_attr->msg_order = FI_ORDER_SAW | FI_ORDER_WAW | FI_ORDER_SAS;
   if (options.provider == "tcp") {
@@ -109,9 +112,10 @@ Result<InfoPtr> LibfabricTransport::Impl::select_info() {
   InfoPtr list(found);
   if (code == -FI_ENODATA || list == nullptr) {
     return not_found(fmt::format(
-        "libfabric offers no '{}' FI_EP_MSG endpoint with FI_MSG|FI_RMA and supported "
-        "memory registration modes (see `fi_info -p {} -t FI_EP_MSG`)",
-        options.provider, options.provider));
+        "libfabric offers no '{}' FI_EP_MSG endpoint with FI_MSG|FI_RMA, tx_depth {}, "
+        "rx_depth {} and supported memory registration modes (see `fi_info -p {} -t "
+        "FI_EP_MSG -v` for the limits)",
+        options.provider, options.tx_depth, options.rx_depth, options.provider));
   }
   if (code != 0) return io_error(fi_error_text("fi_getinfo", code));
   const fi_info* chosen = pick(list.get(), options.domain);

@@ -96,6 +96,11 @@ TEST_CASE("libfabric: options are validated and sockets is refused") {
   options.tx_depth = 1;
   REQUIRE(options.validate().message().find("tx_depth") != std::string::npos);
   options = {};
+  options.tx_depth = 16384;  // valid, but deeper than the tcp provider queues
+  auto too_deep = LibfabricTransport::create(options);
+  REQUIRE(too_deep.status().code() == Code::not_found);
+  REQUIRE(too_deep.status().message().find("tx_depth 16384") != std::string::npos);
+  options = {};
   options.domain = "no-such-domain";
   auto created = LibfabricTransport::create(options);
   REQUIRE(created.status().code() == Code::not_found);
