@@ -181,7 +181,7 @@ TEST_CASE("A state machine that refuses an update wedges its group and reports i
   Replica& refuser = cluster.replica(ShardId{0}, 2);
   refuser.machine->refuse_version = make_version(ViewId{1}, 3);
   std::vector<std::string> trouble;
-  cluster.on_trouble = [&](Replica& replica, const std::string& what) {
+  cluster.on_trouble = [&](Replica& replica, std::optional<NodeId>, const std::string& what) {
     trouble.push_back(fmt::format("{}: {}", replica.rank, what));
   };
   for (int i = 0; i < 10; ++i) cluster.replica(ShardId{0}, 0).backlog.push_back(bytes_of(3, 7));

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,10 @@ class Checker {
   // Hooks itself into the cluster's state machines and steps.
   explicit Checker(Cluster& cluster);
 
-  void check_final();
+  // Shards in `crashed_shards` lost `crashed_node` and ended by a ragged trim: there the
+  // survivors must agree with each other (not deliver everything sent).
+  void check_final(const std::vector<ShardId>& crashed_shards = {},
+                   std::optional<std::size_t> crashed_node = std::nullopt);
   std::uint64_t deliveries() const { return deliveries_; }
 
  private:

@@ -68,10 +68,10 @@ void Cluster::build_replica(std::size_t node, ShardId shard,
   Replica* raw = replica.get();
   core::OrderedGroupCallbacks callbacks;
   callbacks.suspected = [this, raw](NodeId member, const std::string& reason) {
-    if (on_trouble) on_trouble(*raw, fmt::format("suspects {}: {}", member, reason));
+    if (on_trouble) on_trouble(*raw, member, fmt::format("suspects {}: {}", member, reason));
   };
   callbacks.failed = [this, raw](const Status& reason) {
-    if (on_trouble) on_trouble(*raw, "failed: " + reason.to_string());
+    if (on_trouble) on_trouble(*raw, std::nullopt, "failed: " + reason.to_string());
   };
   auto group = core::OrderedGroup::create(group_options, *nodes[node]->transport,
                                           *replica->machine, nodes[node]->hlc, callbacks);
@@ -159,8 +159,12 @@ void Cluster::resume(std::size_t node) {
   network.resume(nodes[node]->id);
 }
 
-bool Cluster::quiescent() const {
+bool Cluster::quiescent(const std::vector<ShardId>& skip) const {
   for (std::size_t shard = 0; shard < shard_replicas.size(); ++shard) {
+    if (std::find(skip.begin(), skip.end(), ShardId{static_cast<std::uint32_t>(shard)}) !=
+        skip.end()) {
+      continue;
+    }
     std::size_t sent = 0;
     for (std::size_t index : shard_replicas[shard]) {
       const Replica& replica = *replicas[index];

@@ -98,8 +98,9 @@ class Cluster {
     return *replicas[shard_replicas[shard.value][rank]];
   }
   std::size_t shard_size(ShardId shard) const { return shard_replicas[shard.value].size(); }
-  // Messages accepted by send() and not yet delivered by every replica of their shard.
-  bool quiescent() const;
+  // Every accepted message delivered by every replica of its shard, frontier at the last
+  // version. Shards in `skip` are left out.
+  bool quiescent(const std::vector<ShardId>& skip = {}) const;
 
   fabric::SimNetwork network;
   ClusterOptions options;
@@ -111,8 +112,8 @@ class Cluster {
   std::function<void(Replica&)> on_tick;
   // Called after every step of a replica (invariant checks).
   std::function<void(Replica&)> after_step;
-  // Called when a group reports a suspicion or a local failure.
-  std::function<void(Replica&, const std::string&)> on_trouble;
+  // Called when a group reports a suspicion (`suspect` set) or a local failure.
+  std::function<void(Replica&, std::optional<NodeId> suspect, const std::string&)> on_trouble;
 
   // Broken invariants found by the harness or a checker, in order (the first few only), so a
   // run is checked without a test assertion per event.

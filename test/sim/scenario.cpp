@@ -24,7 +24,12 @@ std::string Scenario::describe() const {
                                   cluster.large->block_size_bytes,
                                   rdmc::algorithm_name(cluster.large->algorithm),
                                   cluster.large->window)
-                    : std::string("off"));
+                    : std::string("off")) +
+         (crash_node ? fmt::format(", crash of node {} at {} us ({})", *crash_node,
+                                   crash_at_us,
+                                   crash_detection == fabric::CrashDetection::reset ? "reset"
+                                                                                    : "silent")
+                     : std::string());
 }
 
 Scenario random_scenario(std::uint64_t seed) {
@@ -75,6 +80,16 @@ Scenario random_scenario(std::uint64_t seed) {
   return scenario;
 }
 
+Scenario random_crash_scenario(std::uint64_t seed) {
+  Scenario scenario = random_scenario(seed);
+  fabric::SimRandom random(seed ^ 0xc2a5'4000'0000'0002ULL);
+  scenario.crash_node = random.below(scenario.cluster.nodes);
+  scenario.crash_at_us = random.below(scenario.workload.duration_us);
+  scenario.crash_detection =
+      random.below(2) == 0 ? fabric::CrashDetection::reset : fabric::CrashDetection::silent;
+  return scenario;
+}
+
 namespace {
 
 void schedule_pauses(Cluster& cluster, const Scenario& scenario) {
@@ -92,33 +107,125 @@ void schedule_pauses(Cluster& cluster, const Scenario& scenario) {
   }
 }
 
+std::vector<ShardId> shards_of(const Cluster& cluster, std::optional<std::size_t> node) {
+  std::vector<ShardId> shards;
+  if (!node) return shards;
+  for (std::size_t index : cluster.nodes[*node]->replicas) {
+    shards.push_back(cluster.replicas[index]->shard);
+  }
+  return shards;
+}
+
+// Survivors of the crashed node's shards, each shard's list.
+std::vector<std::vector<Replica*>> survivors(Cluster& cluster, const Scenario& scenario) {
+  std::vector<std::vector<Replica*>> result;
+  for (ShardId shard : shards_of(cluster, scenario.crash_node)) {
+    result.emplace_back();
+    for (std::size_t rank = 0; rank < cluster.shard_size(shard); ++rank) {
+      Replica& replica = cluster.replica(shard, rank);
+      if (replica.node != scenario.crash_node) result.back().push_back(&replica);
+    }
+  }
+  return result;
+}
+
+bool survivors_wedged(Cluster& cluster, const Scenario& scenario) {
+  for (const auto& shard : survivors(cluster, scenario)) {
+    for (Replica* replica : shard) {
+      if (!replica->group->all_wedged()) return false;
+    }
+  }
+  return true;
+}
+
+bool survivors_persisted(Cluster& cluster, const Scenario& scenario) {
+  for (const auto& shard : survivors(cluster, scenario)) {
+    for (Replica* replica : shard) {
+      if (replica->group->persisted_frontier() != replica->group->delivered_version()) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+// What the view-change leader will do: trim[s] = min over survivors of received_slots[s],
+// then every survivor delivers exactly that. Returns the updates delivered by the trims.
+std::uint64_t trim_crashed_shards(Cluster& cluster, const Scenario& scenario) {
+  std::uint64_t trimmed = 0;
+  for (const auto& shard : survivors(cluster, scenario)) {
+    if (shard.empty()) continue;
+    std::vector<std::uint64_t> trim = shard.front()->group->received_slots();
+    for (Replica* replica : shard) {
+      std::vector<std::uint64_t> received = replica->group->received_slots();
+      for (std::size_t s = 0; s < trim.size(); ++s) trim[s] = std::min(trim[s], received[s]);
+    }
+    for (Replica* replica : shard) {
+      auto delivered = replica->group->deliver_trim(trim);
+      if (!delivered) {
+        cluster.violation(fmt::format("shard {} replica {}: trim refused: {}", replica->shard,
+                                      replica->rank, delivered.status().to_string()));
+      } else {
+        trimmed += *delivered;
+      }
+    }
+  }
+  return trimmed;
+}
+
+void settle(Cluster& cluster, const Scenario& scenario, RunResult& result) {
+  std::vector<ShardId> crashed = shards_of(cluster, scenario.crash_node);
+  std::uint64_t start_us = cluster.network.now_us();
+  auto done = [&] {
+    return cluster.quiescent(crashed) &&
+           (!scenario.crash_node || survivors_wedged(cluster, scenario));
+  };
+  while (!done() && cluster.network.now_us() - start_us < scenario.settle_limit_us) {
+    cluster.run_for(500);
+  }
+  result.settle_us = cluster.network.now_us() - start_us;
+  if (!done()) {
+    cluster.violation(fmt::format("not quiescent {} us after the faults ended",
+                                  result.settle_us));
+    return;
+  }
+  if (!scenario.crash_node) return;
+  result.trimmed = trim_crashed_shards(cluster, scenario);
+  while (!survivors_persisted(cluster, scenario) &&
+         cluster.network.now_us() - start_us < 2 * scenario.settle_limit_us) {
+    cluster.run_for(500);
+  }
+}
+
 }  // namespace
 
 RunResult run_scenario(const Scenario& scenario) {
   Cluster cluster(scenario.sim, scenario.cluster);
   Checker checker(cluster);
   Workload workload(cluster, scenario.workload);
-  cluster.on_trouble = [&cluster](Replica& replica, const std::string& what) {
+  std::optional<NodeId> crashed;
+  if (scenario.crash_node) crashed = cluster.nodes[*scenario.crash_node]->id;
+  cluster.on_trouble = [&cluster, crashed](Replica& replica, std::optional<NodeId> suspect,
+                                           const std::string& what) {
+    if (suspect && suspect == crashed) return;  // expected
     cluster.violation(fmt::format("shard {} replica {} (node {}) {}", replica.shard,
                                   replica.rank, replica.node, what));
   };
   schedule_pauses(cluster, scenario);
+  if (crashed) {
+    cluster.network.schedule_after(scenario.crash_at_us, [&cluster, &scenario, crashed] {
+      cluster.network.crash(*crashed, scenario.crash_detection);
+    });
+  }
   // Faults happen during the workload; the longest pause may start at its very end.
   cluster.run_for(scenario.workload.duration_us + scenario.max_pause_us);
-  std::uint64_t settle_start_us = cluster.network.now_us();
-  while (!cluster.quiescent() &&
-         cluster.network.now_us() - settle_start_us < scenario.settle_limit_us) {
-    cluster.run_for(500);
-  }
   RunResult result;
-  result.settle_us = cluster.network.now_us() - settle_start_us;
-  if (!cluster.quiescent()) {
-    cluster.violation(fmt::format("not quiescent {} us after the faults ended",
-                                  result.settle_us));
-  }
-  checker.check_final();
+  settle(cluster, scenario, result);
+  checker.check_final(shards_of(cluster, scenario.crash_node), scenario.crash_node);
   for (const auto& node : cluster.nodes) {
-    if (node->unclaimed_events != 0) {
+    // After a crash, completions of writes to the dead node may arrive after it was
+    // suspected and forgotten.
+    if (node->unclaimed_events != 0 && !crashed) {
       cluster.violation(fmt::format("node {}: {} write completions no group recognised",
                                     node->id, node->unclaimed_events));
     }

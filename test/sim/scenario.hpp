@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,11 @@ struct Scenario {
   std::size_t pauses = 0;               // node pauses during the workload
   std::uint64_t max_pause_us = 0;       // each shorter than the failure timeout
   std::uint64_t settle_limit_us = 0;    // time allowed to reach quiescence afterwards
+  // A node killed during the workload: the survivors of its shards must wedge, and after a
+  // ragged trim computed from their published counts they must have delivered the same.
+  std::optional<std::size_t> crash_node;
+  std::uint64_t crash_at_us = 0;
+  fabric::CrashDetection crash_detection = fabric::CrashDetection::reset;
 
   std::string describe() const;
 };
@@ -37,9 +43,12 @@ struct RunResult {
   std::uint64_t null_batches = 0;
   std::uint64_t large_sent = 0;
   std::uint64_t would_block = 0;
+  std::uint64_t trimmed = 0;           // updates delivered by ragged trims
 };
 
 Scenario random_scenario(std::uint64_t seed);
+// random_scenario(seed) plus a crash of a random node at a random time.
+Scenario random_crash_scenario(std::uint64_t seed);
 RunResult run_scenario(const Scenario& scenario);
 
 // Seeds to run: [first, first + count), or only SQUALL_SIM_SEED if set.
