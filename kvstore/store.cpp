@@ -169,6 +169,7 @@ Status Store::apply(std::span<const Update> updates) {
   auto release_fn = [this](std::string_view key, const Entry& e, bool gap) {
     release(key, e, gap);
   };
+  Version durable = retention_horizon();
   {
     std::uint64_t start_us = clock_.monotonic_us();
     std::unique_lock lock(index_mutex_);
@@ -176,7 +177,7 @@ Status Store::apply(std::span<const Update> updates) {
       const Update& update = updates[i];
       Entry entry{update.version, update.timestamp, update.op,
                   static_cast<std::uint32_t>(update.value.size()), locations_[i]};
-      index_.insert(update.key, entry, release_fn);
+      index_.insert(update.key, entry, release_fn, durable);
     }
     note_hold(start_us);
   }
@@ -197,6 +198,10 @@ Status Store::remove(Version version, HlcTimestamp timestamp, std::string_view k
 }
 
 Result<Version> Store::sync() { return backend_->sync(); }
+
+Version Store::retention_horizon() const {
+  return log_ ? log_->durable_version() : kAllDurable;
+}
 
 Version Store::durable_version() const { return backend_->durable_version(); }
 

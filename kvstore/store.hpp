@@ -147,6 +147,8 @@ class Store {
   Result<CompactionStats> compact_segment(const SegmentInfo& segment);
   Status relocate_moved(const std::vector<Moved>& moved);
   void note_hold(std::uint64_t start_us);
+  // Retention may discard a version only for the sake of versions up to this one.
+  Version retention_horizon() const;
 
   Directory* directory_;
   const StoreOptions options_;

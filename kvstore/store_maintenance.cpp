@@ -104,7 +104,8 @@ Result<RetentionStats> Store::apply_retention() {
     {
       std::uint64_t start_us = clock_.monotonic_us();
       std::unique_lock lock(index_mutex_);
-      step = index_.sweep(cutoff, from, options_.retention_batch_keys, release_fn);
+      step = index_.sweep(cutoff, from, options_.retention_batch_keys, release_fn,
+                          retention_horizon());
       note_hold(start_us);
     }
     total.keys_visited += step.keys_visited;

@@ -105,7 +105,8 @@ bool VersionIndex::KeyLess::operator()(std::string_view a, const KeyEntry& b) co
 VersionIndex::VersionIndex(RetentionPolicy policy) : policy_(policy) {}
 VersionIndex::~VersionIndex() = default;
 
-void VersionIndex::insert(std::string_view key, const Entry& entry, const ReleaseFn& release) {
+void VersionIndex::insert(std::string_view key, const Entry& entry, const ReleaseFn& release,
+                          Version durable_through) {
   auto it = keys_.lower_bound(key);
   if (it == keys_.end() || it->key() != key) it = keys_.emplace_hint(it, key);
   const KeyEntry& target = *it;
@@ -122,7 +123,7 @@ void VersionIndex::insert(std::string_view key, const Entry& entry, const Releas
   }
   target.push(Slot::from(entry));
   ++slot_count_;
-  if (entry.op != Op::history_gap) enforce_count(target, release);
+  if (entry.op != Op::history_gap) enforce_count(target, release, durable_through);
 }
 
 bool VersionIndex::below_floor(ReadPoint at) const {
@@ -222,6 +223,19 @@ Result<ListPage> VersionIndex::list(std::string_view prefix, std::string_view st
 
 namespace squall::kvstore {
 
+namespace {
+
+// Slots [0, result) hold versions up to `durable_through`.
+std::size_t durable_prefix(std::span<const VersionIndex::Slot> slots, Version durable_through) {
+  auto end = std::upper_bound(slots.begin(), slots.end(), durable_through,
+                              [](std::uint64_t v, const VersionIndex::Slot& s) {
+                                return v < s.version;
+                              });
+  return static_cast<std::size_t>(end - slots.begin());
+}
+
+}  // namespace
+
 // Discards the `count` oldest real versions of `entry`: the newest of them becomes the key's
 // history-gap marker (replacing an older marker).
 void VersionIndex::discard_oldest(const KeyEntry& entry, std::size_t count,
@@ -237,19 +251,26 @@ void VersionIndex::discard_oldest(const KeyEntry& entry, std::size_t count,
   entry.slots()[0].make_gap(false);  // its record on disk is still the put or delete
 }
 
-void VersionIndex::enforce_count(const KeyEntry& entry, const ReleaseFn& release) {
+void VersionIndex::enforce_count(const KeyEntry& entry, const ReleaseFn& release,
+                                 Version durable_through) {
   if (policy_.keep_versions == 0) return;
-  std::size_t real = entry.size() - (entry.has_gap() ? 1 : 0);
-  if (real > policy_.keep_versions) discard_oldest(entry, real - policy_.keep_versions, release);
+  std::size_t gap = entry.has_gap() ? 1 : 0;
+  std::size_t prefix = durable_prefix(entry.slots(), durable_through);
+  std::size_t durable = prefix > gap ? prefix - gap : 0;
+  if (durable > policy_.keep_versions) {
+    discard_oldest(entry, durable - policy_.keep_versions, release);
+  }
 }
 
 bool VersionIndex::enforce_age(const KeyEntry& entry, HlcTimestamp cutoff,
-                               const ReleaseFn& release, std::size_t& discarded) {
+                               const ReleaseFn& release, Version durable_through,
+                               std::size_t& discarded) {
   if (policy_.max_age_us == 0) return false;
-  auto slots = entry.slots();
+  auto slots = entry.slots().first(durable_prefix(entry.slots(), durable_through));
   std::size_t gap = entry.has_gap() ? 1 : 0;
+  if (slots.size() <= gap) return false;
   // Version i is needed by reads at times in [t(i), t(i+1)); none of those is at or after the
-  // cutoff once t(i+1) <= cutoff. `superseded` = first slot after `gap` with t > cutoff.
+  // cutoff once t(i+1) <= cutoff. `newer` = first durable slot after `gap` with t > cutoff.
   auto after = std::upper_bound(slots.begin() + static_cast<std::ptrdiff_t>(gap), slots.end(),
                                 cutoff,
                                 [](std::uint64_t t, const Slot& s) { return t < s.timestamp; });
@@ -260,8 +281,10 @@ bool VersionIndex::enforce_age(const KeyEntry& entry, HlcTimestamp cutoff,
     discarded += count;
   }
   const Slot latest = entry.slots().back();
-  return latest.op() == Op::del && latest.timestamp <= cutoff;
+  return latest.op() == Op::del && latest.timestamp <= cutoff &&
+         latest.version <= durable_through;
 }
+
 
 void VersionIndex::drop_key(KeySet::iterator it, const ReleaseFn& release) {
   const Slot latest = it->slots().back();
@@ -272,18 +295,19 @@ void VersionIndex::drop_key(KeySet::iterator it, const ReleaseFn& release) {
 }
 
 SweepResult VersionIndex::sweep(HlcTimestamp cutoff, std::string_view from_key,
-                                std::size_t max_keys, const ReleaseFn& release) {
+                                std::size_t max_keys, const ReleaseFn& release,
+                                Version durable_through) {
   SweepResult result;
   auto it = keys_.lower_bound(from_key);
   while (it != keys_.end() && result.keys_visited < max_keys) {
     ++result.keys_visited;
-    if (enforce_age(*it, cutoff, release, result.versions_discarded)) {
+    if (enforce_age(*it, cutoff, release, durable_through, result.versions_discarded)) {
       drop_key(it++, release);
       ++result.keys_dropped;
       continue;
     }
     std::size_t before = it->size();
-    enforce_count(*it, release);
+    enforce_count(*it, release, durable_through);
     result.versions_discarded += before - it->size();
     ++it;
   }

@@ -95,6 +95,9 @@ struct RetentionPolicy {
 // history-gap marker (the record is still referenced, its value no longer needed).
 using ReleaseFn = std::function<void(std::string_view key, const Entry& entry, bool as_gap)>;
 
+// "Every version is durable": the horizon for the in-memory mode and for recovery.
+constexpr Version kAllDurable = ~Version{0};
+
 struct SweepResult {
   std::optional<std::string> next_key;  // where the next sweep step starts; none: done
   std::size_t keys_visited = 0;
@@ -111,8 +114,10 @@ class VersionIndex {
 
   // Adds a version. REQUIRES: entry.version above every version inserted before, timestamp not
   // below theirs. A history_gap entry discards the key's older versions (recovery of a
-  // compacted log). The count limit of the policy applies at once.
-  void insert(std::string_view key, const Entry& entry, const ReleaseFn& release);
+  // compacted log). The count limit applies at once, counting only versions up to
+  // `durable_through` (see sweep()).
+  void insert(std::string_view key, const Entry& entry, const ReleaseFn& release,
+              Version durable_through = kAllDurable);
 
   FindResult find(std::string_view key, ReadPoint at) const;
 
@@ -130,8 +135,13 @@ class VersionIndex {
 
   // Applies the policy with versions superseded at or before `cutoff` (an HLC timestamp) out
   // of the age limit, to at most `max_keys` keys from `from_key` on.
+  //
+  // Only durable versions (those up to `durable_through`) count toward the count limit or
+  // supersede a version for the age limit: a crash may take the newer ones away again, and a
+  // version discarded for their sake (then removed by compaction) would be lost from the
+  // recovered state. Until they are durable, a key keeps its newest versions in addition.
   SweepResult sweep(HlcTimestamp cutoff, std::string_view from_key, std::size_t max_keys,
-                    const ReleaseFn& release);
+                    const ReleaseFn& release, Version durable_through = kAllDurable);
 
   // Points `version` of `key` at `to` if it is still at `from` (compaction moved the record);
   // `to_gap_record`: the record at `to` is a history-gap record.
@@ -174,10 +184,10 @@ class VersionIndex {
   FindResult before_history(const KeyEntry& entry, ReadPoint at) const;
   bool below_floor(ReadPoint at) const;
   void discard_oldest(const KeyEntry& entry, std::size_t count, const ReleaseFn& release);
-  void enforce_count(const KeyEntry& entry, const ReleaseFn& release);
+  void enforce_count(const KeyEntry& entry, const ReleaseFn& release, Version durable_through);
   // Returns true when the key must be dropped entirely.
   bool enforce_age(const KeyEntry& entry, HlcTimestamp cutoff, const ReleaseFn& release,
-                   std::size_t& discarded);
+                   Version durable_through, std::size_t& discarded);
   void drop_key(KeySet::iterator it, const ReleaseFn& release);
 
   RetentionPolicy policy_;
