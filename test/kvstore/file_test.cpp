@@ -90,7 +90,7 @@ TEST_CASE("A power loss keeps synced bytes under synced names and drops the rest
   CHECK(file_content(*directory, "durable") == "synced");
 }
 
-TEST_CASE("A process crash keeps everything written; a torn power loss keeps a prefix") {
+TEST_CASE("A process crash keeps everything written, a torn power loss keeps a prefix") {
   TempDir temp;
   auto directory = faulty_dir(temp.path());
   {

@@ -119,7 +119,7 @@ TEST_CASE("ENOSPC around a segment rotation is recoverable too") {
   for (Version i = 1; i <= acknowledged; ++i) CHECK(reopened.value().seen[i - 1].version == i);
 }
 
-TEST_CASE("A torn write kills the writer; recovery keeps every synced record") {
+TEST_CASE("A torn write kills the writer and recovery keeps every synced record") {
   TempDir temp;
   auto directory = faulty_dir(temp.path());
   for (std::uint64_t seed = 0; seed < 8; ++seed) {

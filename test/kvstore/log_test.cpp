@@ -133,7 +133,7 @@ TEST_CASE("A torn tail (partial last record) is truncated at recovery") {
   CHECK(open_log(*directory, LogOptions{}).value().seen.size() == 11);
 }
 
-TEST_CASE("A bad CRC in the very last record is a torn tail; zeros after it too") {
+TEST_CASE("A bad CRC in the very last record is a torn tail, and so are zeros after it") {
   TempDir temp;
   auto directory = faulty_dir(temp.path());
   Location last = 0;

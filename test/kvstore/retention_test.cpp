@@ -99,7 +99,7 @@ TEST_CASE("A tombstone past the age limit drops the key and raises the floor") {
   CHECK(index.find("live", ReadPoint::at_version(2)).entry.version == 2);
 }
 
-TEST_CASE("Compaction shrinks the log; after reopening, discarded history is still gone") {
+TEST_CASE("Compaction shrinks the log, and after reopening discarded history is still gone") {
   TempDir temp;
   auto directory = posix_dir(temp.path());
   ManualClock clock;

@@ -128,7 +128,7 @@ TEST_CASE("Invalid writes are refused whole and change nothing") {
         Code::invalid_argument);
 }
 
-TEST_CASE("ENOSPC refuses a batch whole; the same batch succeeds once space is back") {
+TEST_CASE("ENOSPC refuses a batch whole and the same batch succeeds once space is back") {
   TempDir temp;
   auto directory = faulty_dir(temp.path());
   ManualClock clock;
