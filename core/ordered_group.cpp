@@ -117,6 +117,9 @@ OrderedGroup::OrderedGroup(OrderedGroupOptions options, std::size_t rank,
       tagged_transport_(transport, options_.transport_tag),
       // A large body precedes its descriptor by less than an SMC window per sender.
       sequencer_(options_.members.size(), options_.view, options_.last_timestamp,
+                 options_.max_data_per_sender != 0
+                     ? options_.max_data_per_sender
+                     : kMaxDataPerView / options_.members.size(),
                  options_.members.size() * (options_.window + 1)),
       frontier_(options_.persisted_floor, options_.max_persistence_waiters) {
   std::size_t members = options_.members.size();
@@ -259,22 +262,24 @@ void OrderedGroup::on_smc_message(std::size_t sender, std::span<const std::byte>
     return;
   }
   if (sender != rank_) (void)clock_.update(decoded->timestamp);
+  Status status;
   switch (decoded->kind) {
     case MessageKind::data:
-      sequencer_.add_data(sender, decoded->timestamp, decoded->payload);
-      return;
+      status = sequencer_.add_data(sender, decoded->timestamp, decoded->payload);
+      break;
     case MessageKind::nulls:
-      sequencer_.add_nulls(sender, decoded->null_count);
-      return;
+      status = sequencer_.add_nulls(sender, decoded->null_count);
+      break;
     case MessageKind::large:
       if (!options_.large || decoded->size_bytes > options_.large->max_payload_bytes) {
-        detector_->suspect(sender, "large-message descriptor without RDMC or over the limit");
-        return;
+        status = corruption("large-message descriptor without RDMC or over the limit");
+        break;
       }
-      sequencer_.add_large(sender, decoded->timestamp, decoded->rdmc_index,
-                           decoded->size_bytes);
-      return;
+      status = sequencer_.add_large(sender, decoded->timestamp, decoded->rdmc_index,
+                                    decoded->size_bytes);
+      break;
   }
+  if (!status.is_ok()) detector_->suspect(sender, "protocol violation: " + status.to_string());
 }
 
 bool OrderedGroup::apply(const SequencedDelivery& delivery) {

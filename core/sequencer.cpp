@@ -8,12 +8,28 @@
 namespace squall::core {
 
 Sequencer::Sequencer(std::size_t senders, ViewId view, HlcTimestamp last_timestamp,
-                     std::size_t max_early_bodies)
+                     std::uint64_t max_data_per_sender, std::size_t max_early_bodies)
     : view_(view),
       senders_(senders),
+      max_data_per_sender_(max_data_per_sender),
       max_early_bodies_(max_early_bodies),
       last_timestamp_(last_timestamp) {
   SQUALL_ASSERT(senders > 0, "a shard has at least one sender");
+  SQUALL_ASSERT(max_data_per_sender <= kMaxDataPerView / senders,
+                "{} senders x {} messages overflow the view's versions", senders,
+                max_data_per_sender);
+}
+
+Status Sequencer::check_data(std::size_t sender) const {
+  const SenderState& state = senders_.at(sender);
+  if (state.data_count >= max_data_per_sender_) {
+    return corruption(fmt::format("sender {} sent more than its {} messages of the view", sender,
+                                  max_data_per_sender_));
+  }
+  if (state.announced + 1 > kMaxSlots) {
+    return corruption(fmt::format("sender {}'s stream passed {} slots", sender, kMaxSlots));
+  }
+  return Status::ok();
 }
 
 Version Sequencer::last_version() const {
@@ -49,26 +65,39 @@ void Sequencer::refresh_received(std::size_t sender) {
   state.received = received;
 }
 
-void Sequencer::add_data(std::size_t sender, HlcTimestamp timestamp,
-                         std::span<const std::byte> payload) {
+Status Sequencer::add_data(std::size_t sender, HlcTimestamp timestamp,
+                           std::span<const std::byte> payload) {
+  SQUALL_TRY(check_data(sender));
   Entry entry;
   entry.kind = MessageKind::data;
   entry.timestamp = timestamp;
   entry.sender_index = senders_.at(sender).data_count++;
   entry.payload.assign(payload.begin(), payload.end());
   append(sender, std::move(entry));
+  return Status::ok();
 }
 
-void Sequencer::add_nulls(std::size_t sender, std::uint64_t count) {
-  SQUALL_ASSERT(count > 0, "a null batch skips at least one slot");
+Status Sequencer::add_nulls(std::size_t sender, std::uint64_t count) {
+  std::uint64_t announced = senders_.at(sender).announced;
+  if (count == 0 || count > kMaxSlots - announced) {
+    return corruption(fmt::format("sender {}: null batch of {} slots after {}", sender, count,
+                                  announced));
+  }
   Entry entry;
   entry.kind = MessageKind::nulls;
   entry.slots = count;
   append(sender, std::move(entry));
+  return Status::ok();
 }
 
-void Sequencer::add_large(std::size_t sender, HlcTimestamp timestamp, std::uint64_t rdmc_index,
-                          std::uint64_t size_bytes) {
+Status Sequencer::add_large(std::size_t sender, HlcTimestamp timestamp,
+                            std::uint64_t rdmc_index, std::uint64_t size_bytes) {
+  SQUALL_TRY(check_data(sender));
+  auto early = early_bodies_.find({sender, rdmc_index});
+  if (early != early_bodies_.end() && early->second.size() != size_bytes) {
+    return corruption(fmt::format("sender {}: large message {} of {} bytes, described as {}",
+                                  sender, rdmc_index, early->second.size(), size_bytes));
+  }
   Entry entry;
   entry.kind = MessageKind::large;
   entry.timestamp = timestamp;
@@ -76,13 +105,13 @@ void Sequencer::add_large(std::size_t sender, HlcTimestamp timestamp, std::uint6
   entry.rdmc_index = rdmc_index;
   entry.size_bytes = size_bytes;
   entry.complete = false;
-  auto early = early_bodies_.find({sender, rdmc_index});
-  if (early != early_bodies_.end() && early->second.size() == size_bytes) {
+  if (early != early_bodies_.end()) {
     entry.payload = std::move(early->second);
     entry.complete = true;
     early_bodies_.erase(early);
   }
   append(sender, std::move(entry));
+  return Status::ok();
 }
 
 Status Sequencer::complete_large(std::size_t sender, std::uint64_t rdmc_index,

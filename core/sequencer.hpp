@@ -52,18 +52,23 @@ class Sequencer {
   using DeliverFn = std::function<bool(const SequencedDelivery&)>;
 
   // `last_timestamp`: the timestamp of the shard's last delivered update before this view
-  // (0 for none), so timestamps keep increasing across views. `max_early_bodies` bounds the
-  // large-message bodies held before their descriptors (see complete_large()).
+  // (0 for none), so timestamps keep increasing across views. `max_data_per_sender`: data
+  // (and large) messages a sender may send in the view; senders * it <= kMaxDataPerView.
+  // `max_early_bodies` bounds the large-message bodies held before their descriptors.
   Sequencer(std::size_t senders, ViewId view, HlcTimestamp last_timestamp,
-            std::size_t max_early_bodies = kDefaultMaxEarlyBodies);
+            std::uint64_t max_data_per_sender, std::size_t max_early_bodies);
 
   // ---- Receive side: each sender's messages, in that sender's order ----
-  void add_data(std::size_t sender, HlcTimestamp timestamp, std::span<const std::byte> payload);
-  void add_nulls(std::size_t sender, std::uint64_t count);
+  // Each returns corruption, taking nothing in, when the sender breaks the protocol: more
+  // data than its share of the view's versions, or a null batch of 0 slots or one that would
+  // take its stream past kMaxSlots. The caller then suspects the sender.
+  Status add_data(std::size_t sender, HlcTimestamp timestamp,
+                  std::span<const std::byte> payload);
+  Status add_nulls(std::size_t sender, std::uint64_t count);
   // A large message's descriptor: it fills one slot but counts as received only once its
   // body has arrived (complete_large, which may come before or after this call).
-  void add_large(std::size_t sender, HlcTimestamp timestamp, std::uint64_t rdmc_index,
-                 std::uint64_t size_bytes);
+  Status add_large(std::size_t sender, HlcTimestamp timestamp, std::uint64_t rdmc_index,
+                   std::uint64_t size_bytes);
   // The body of the sender's large message `rdmc_index`. corruption if its size disagrees
   // with the descriptor or it was already given; would_block if max_early_bodies bodies
   // already wait for their descriptors.
@@ -101,7 +106,9 @@ class Sequencer {
   std::size_t pending_entries() const;
   std::uint64_t pending_bytes() const { return pending_bytes_; }
 
-  static constexpr std::size_t kDefaultMaxEarlyBodies = 1024;
+  // Slots one sender's stream may reach in a view. Honest senders stay near the view's data
+  // count (< 2^32); the bound keeps k·N + s far from overflowing.
+  static constexpr std::uint64_t kMaxSlots = 1ULL << 48;
 
  private:
   struct Entry {
@@ -138,7 +145,10 @@ class Sequencer {
 
   ViewId view_;
   std::vector<SenderState> senders_;
+  Status check_data(std::size_t sender) const;
+
   std::map<std::pair<std::size_t, std::uint64_t>, Bytes> early_bodies_;
+  std::uint64_t max_data_per_sender_;
   std::size_t max_early_bodies_;
   std::uint64_t next_sequence_ = 0;
   std::uint64_t delivered_data_ = 0;

@@ -44,6 +44,11 @@ struct Recorder {
   }
 };
 
+void ok(const Status& status) {
+  INFO(status.to_string());
+  REQUIRE(status.is_ok());
+}
+
 std::vector<std::uint64_t> all_received(const Sequencer& sequencer) {
   std::vector<std::uint64_t> counts;
   for (std::size_t s = 0; s < sequencer.senders(); ++s) {
@@ -55,10 +60,10 @@ std::vector<std::uint64_t> all_received(const Sequencer& sequencer) {
 }  // namespace
 
 TEST_CASE("Stable slots are delivered round-robin: slot k of sender s is sequence k*N+s") {
-  Sequencer sequencer(3, ViewId{2}, 0);
+  Sequencer sequencer(3, ViewId{2}, 0, 1000, 64);
   for (std::size_t s = 0; s < 3; ++s) {
     for (int k = 0; k < 2; ++k) {
-      sequencer.add_data(s, 100, text(fmt::format("s{}k{}", s, k)));
+      ok(sequencer.add_data(s, 100, text(fmt::format("s{}k{}", s, k))));
     }
   }
   Recorder recorder;
@@ -76,10 +81,10 @@ TEST_CASE("Stable slots are delivered round-robin: slot k of sender s is sequenc
 }
 
 TEST_CASE("Delivery stops at the first sequence not stable everywhere") {
-  Sequencer sequencer(2, ViewId{1}, 0);
-  sequencer.add_data(0, 1, text("a0"));
-  sequencer.add_data(0, 1, text("a1"));
-  sequencer.add_data(1, 1, text("b0"));
+  Sequencer sequencer(2, ViewId{1}, 0, 1000, 64);
+  ok(sequencer.add_data(0, 1, text("a0")));
+  ok(sequencer.add_data(0, 1, text("a1")));
+  ok(sequencer.add_data(1, 1, text("b0")));
   Recorder recorder;
   // Sender 1's slot 0 is not stable yet: only sender 0's slot 0 (sequence 0) goes.
   REQUIRE(sequencer.deliver_stable(std::vector<std::uint64_t>{2, 0}, recorder.fn()) == 1);
@@ -91,15 +96,15 @@ TEST_CASE("Delivery stops at the first sequence not stable everywhere") {
 }
 
 TEST_CASE("Null batches are skipped and level an idle sender in one message") {
-  Sequencer sequencer(3, ViewId{1}, 0);
-  for (int k = 0; k < 4; ++k) sequencer.add_data(1, 1, text(fmt::format("b{}", k)));
+  Sequencer sequencer(3, ViewId{1}, 0, 1000, 64);
+  for (int k = 0; k < 4; ++k) ok(sequencer.add_data(1, 1, text(fmt::format("b{}", k))));
   // Sender 1 announced slots 0..3 (last sequence 3*3+1 = 10). Sender 0 needs 4 slots, sender 2
   // (after it) needs 3.
   REQUIRE(sequencer.slots_needed(0) == 4);
   REQUIRE(sequencer.slots_needed(2) == 3);
   REQUIRE(sequencer.slots_needed(1) == 0);
-  sequencer.add_nulls(0, 4);
-  sequencer.add_nulls(2, 3);
+  ok(sequencer.add_nulls(0, 4));
+  ok(sequencer.add_nulls(2, 3));
   Recorder recorder;
   REQUIRE(sequencer.deliver_stable(all_received(sequencer), recorder.fn()) == 4);
   REQUIRE(recorder.payloads() == std::vector<std::string>{"b0", "b1", "b2", "b3"});
@@ -110,11 +115,11 @@ TEST_CASE("Null batches are skipped and level an idle sender in one message") {
 }
 
 TEST_CASE("Timestamps follow max(previous + 1, carried), so they strictly increase") {
-  Sequencer sequencer(2, ViewId{1}, 50);
-  sequencer.add_data(0, 40, text("x"));   // carried below the previous view's last: 51
-  sequencer.add_data(1, 100, text("y"));  // 100
-  sequencer.add_data(0, 90, text("z"));   // stamped before y was seen: 101
-  sequencer.add_nulls(1, 1);
+  Sequencer sequencer(2, ViewId{1}, 50, 1000, 64);
+  ok(sequencer.add_data(0, 40, text("x")));   // carried below the previous view's last: 51
+  ok(sequencer.add_data(1, 100, text("y")));  // 100
+  ok(sequencer.add_data(0, 90, text("z")));   // stamped before y was seen: 101
+  ok(sequencer.add_nulls(1, 1));
   Recorder recorder;
   sequencer.deliver_stable(all_received(sequencer), recorder.fn());
   REQUIRE(recorder.log.size() == 3);
@@ -125,8 +130,8 @@ TEST_CASE("Timestamps follow max(previous + 1, carried), so they strictly increa
 }
 
 TEST_CASE("A callee that stops delivery stops it after the current update") {
-  Sequencer sequencer(1, ViewId{1}, 0);
-  for (int i = 0; i < 3; ++i) sequencer.add_data(0, 1, text("m"));
+  Sequencer sequencer(1, ViewId{1}, 0, 1000, 64);
+  for (int i = 0; i < 3; ++i) ok(sequencer.add_data(0, 1, text("m")));
   int calls = 0;
   auto stop_after_first = [&calls](const SequencedDelivery&) { return ++calls < 1; };
   REQUIRE(sequencer.deliver_stable(std::vector<std::uint64_t>{3}, stop_after_first) == 1);
@@ -135,10 +140,10 @@ TEST_CASE("A callee that stops delivery stops it after the current update") {
 }
 
 TEST_CASE("Ragged trim delivers exactly the trimmed slots in sequence order") {
-  Sequencer sequencer(3, ViewId{1}, 0);
-  for (int k = 0; k < 3; ++k) sequencer.add_data(0, 1, text(fmt::format("a{}", k)));
-  sequencer.add_data(1, 1, text("b0"));
-  for (int k = 0; k < 2; ++k) sequencer.add_data(2, 1, text(fmt::format("c{}", k)));
+  Sequencer sequencer(3, ViewId{1}, 0, 1000, 64);
+  for (int k = 0; k < 3; ++k) ok(sequencer.add_data(0, 1, text(fmt::format("a{}", k))));
+  ok(sequencer.add_data(1, 1, text("b0")));
+  for (int k = 0; k < 2; ++k) ok(sequencer.add_data(2, 1, text(fmt::format("c{}", k))));
   Recorder recorder;
   // Nothing stable yet beyond sequence 0.
   REQUIRE(sequencer.deliver_stable(std::vector<std::uint64_t>{1, 0, 0}, recorder.fn()) == 1);
@@ -149,17 +154,17 @@ TEST_CASE("Ragged trim delivers exactly the trimmed slots in sequence order") {
   REQUIRE(recorder.payloads() == std::vector<std::string>{"a0", "b0", "c0", "a1", "a2"});
   REQUIRE(sequencer.last_version() == make_version(ViewId{1}, 5));
 
-  Sequencer short_of(2, ViewId{1}, 0);
-  short_of.add_data(0, 1, text("a"));
+  Sequencer short_of(2, ViewId{1}, 0, 1000, 64);
+  ok(short_of.add_data(0, 1, text("a")));
   auto refused = short_of.deliver_trim(std::vector<std::uint64_t>{2, 0}, recorder.fn());
   REQUIRE(refused.status().code() == Code::out_of_range);
   REQUIRE(short_of.delivered_data() == 0);
 }
 
 TEST_CASE("A large message counts as received only once its body is there") {
-  Sequencer sequencer(2, ViewId{1}, 0);
-  sequencer.add_large(0, 5, /*rdmc_index=*/0, 4);
-  sequencer.add_data(0, 6, text("after"));
+  Sequencer sequencer(2, ViewId{1}, 0, 1000, 64);
+  ok(sequencer.add_large(0, 5, /*rdmc_index=*/0, 4));
+  ok(sequencer.add_data(0, 6, text("after")));
   REQUIRE(sequencer.announced_slots(0) == 2);
   REQUIRE(sequencer.received_slots(0) == 0);
   REQUIRE(sequencer.complete_large(0, 0, text("abc")).code() == Code::corruption);  // size
@@ -170,9 +175,9 @@ TEST_CASE("A large message counts as received only once its body is there") {
   // A body may arrive before its descriptor.
   REQUIRE(sequencer.complete_large(1, 0, text("early")).is_ok());
   REQUIRE(sequencer.complete_large(1, 0, text("early")).code() == Code::corruption);
-  sequencer.add_large(1, 7, 0, 5);
+  ok(sequencer.add_large(1, 7, 0, 5));
   REQUIRE(sequencer.received_slots(1) == 1);
-  sequencer.add_nulls(1, 1);
+  ok(sequencer.add_nulls(1, 1));
   Recorder recorder;
   sequencer.deliver_stable(all_received(sequencer), recorder.fn());
   REQUIRE(recorder.payloads() == std::vector<std::string>{"body", "early", "after"});
@@ -213,7 +218,7 @@ TEST_CASE("Any arrival interleaving and stability schedule yields the same deliv
     }
     std::vector<std::vector<Delivered>> logs;
     for (int member = 0; member < 2; ++member) {
-      Sequencer sequencer(senders, ViewId{1}, 0);
+      Sequencer sequencer(senders, ViewId{1}, 0, 1000, 64);
       Recorder recorder;
       std::vector<std::size_t> next(senders, 0);
       bool more = true;
@@ -223,9 +228,9 @@ TEST_CASE("Any arrival interleaving and stability schedule yields the same deliv
         if (next[s] < streams[s].size()) {
           const Message& m = streams[s][next[s]++];
           if (m.null) {
-            sequencer.add_nulls(s, m.count);
+            ok(sequencer.add_nulls(s, m.count));
           } else {
-            sequencer.add_data(s, m.ts, text(m.payload));
+            ok(sequencer.add_data(s, m.ts, text(m.payload)));
           }
         }
         for (std::size_t t = 0; t < senders; ++t) more = more || next[t] < streams[t].size();
@@ -241,4 +246,29 @@ TEST_CASE("Any arrival interleaving and stability schedule yields the same deliv
     }
     REQUIRE(logs[0] == logs[1]);
   }
+}
+
+TEST_CASE("A sender breaking the protocol is refused, never trusted") {
+  Sequencer sequencer(2, ViewId{1}, 0, /*max_data_per_sender=*/2, 4);
+  ok(sequencer.add_data(0, 1, text("a")));
+  ok(sequencer.add_large(0, 1, 0, 3));
+  // A third message exceeds the sender's share of the view's versions.
+  REQUIRE(sequencer.add_data(0, 1, text("c")).code() == Code::corruption);
+  REQUIRE(sequencer.add_large(0, 1, 1, 3).code() == Code::corruption);
+  // Null batches: empty, or far past any honest stream.
+  REQUIRE(sequencer.add_nulls(1, 0).code() == Code::corruption);
+  REQUIRE(sequencer.add_nulls(1, Sequencer::kMaxSlots + 1).code() == Code::corruption);
+  ok(sequencer.add_nulls(1, Sequencer::kMaxSlots - 1));
+  REQUIRE(sequencer.add_nulls(1, 2).code() == Code::corruption);
+  // A body whose size disagrees with the descriptor that follows it.
+  ok(sequencer.complete_large(1, 5, text("xyz")));
+  Sequencer other(2, ViewId{1}, 0, 2, 4);
+  ok(other.complete_large(1, 0, text("xyz")));
+  REQUIRE(other.add_large(1, 1, 0, 4).code() == Code::corruption);
+  // Early bodies are bounded.
+  Sequencer bounded(1, ViewId{1}, 0, 10, 2);
+  ok(bounded.complete_large(0, 0, text("a")));
+  ok(bounded.complete_large(0, 1, text("b")));
+  REQUIRE(bounded.complete_large(0, 2, text("c")).code() == Code::would_block);
+  REQUIRE(sequencer.received_slots(0) == 1);  // the large one still lacks its body
 }
