@@ -169,6 +169,7 @@ class Loop {
       line["mode"] = options_.mode;
       line["go_us"] = go_us_;
       line["done_us"] = now;
+      add_rates(line, now - go_us_);
       emit(line);
     }
     if (now >= next_check_us_ && !housekeeping(now)) return false;

@@ -269,6 +269,7 @@ class Loop {
     line["mode"] = options_.mode;
     line["go_us"] = go_us_;
     line["done_us"] = now;
+    add_rates(line, now - go_us_);
     emit(line);
   }
 

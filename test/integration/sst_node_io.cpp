@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -20,6 +21,22 @@ void emit(const nlohmann::json& line) {
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fputc('\n', stdout);
   std::fflush(stdout);
+}
+
+void add_rates(nlohmann::json& result, std::uint64_t elapsed_us) {
+  double seconds = static_cast<double>(std::max<std::uint64_t>(elapsed_us, 1)) / 1e6;
+  result["elapsed_us"] = elapsed_us;
+  if (result.contains("delivered")) {
+    std::uint64_t deliveries = 0;
+    for (const auto& entry : result["delivered"].items()) {
+      deliveries += entry.value().get<std::uint64_t>();
+    }
+    result["deliveries_per_s"] = static_cast<double>(deliveries) / seconds;
+  }
+  if (result.contains("bytes_delivered")) {
+    result["delivered_mb_per_s"] =
+        static_cast<double>(result["bytes_delivered"].get<std::uint64_t>()) / seconds / 1e6;
+  }
 }
 
 void fail(std::uint32_t node, const std::string& what) {

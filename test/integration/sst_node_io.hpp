@@ -30,6 +30,9 @@ std::uint64_t now_us();
 
 // Prints one JSON object as a line on stdout and flushes.
 void emit(const nlohmann::json& line);
+// Adds this node's rates to a result line: elapsed_us, deliveries_per_s (the sum of its
+// "delivered" counts) and delivered_mb_per_s (its "bytes_delivered"), over `elapsed_us`.
+void add_rates(nlohmann::json& result, std::uint64_t elapsed_us);
 // Prints an error event for `node` and exits with status 1.
 [[noreturn]] void fail(std::uint32_t node, const std::string& what);
 
