@@ -46,7 +46,7 @@ struct StoreOptions {
   std::size_t list_scan_keys = 100000;    // keys one list call may examine
   std::size_t retention_batch_keys = 4096;        // keys per exclusive lock hold in a sweep
   std::size_t compaction_batch_records = 1024;    // moved records per exclusive lock hold
-  double compaction_garbage_ratio = 0.5;  // rewrite a sealed segment this much garbage
+  double compaction_garbage_ratio = 0.5;  // rewrite a sealed segment once this much is garbage
 
   Status validate() const;
 };
@@ -128,7 +128,9 @@ class Store {
   Result<ListPage> list(std::string_view prefix, std::string_view start_after,
                         std::size_t limit, ReadPoint at = ReadPoint::latest()) const;
 
-  // Runs the retention policy over every key, in batches.
+  // Runs the retention policy over every key, in batches of retention_batch_keys per lock
+  // hold. Only durable versions justify a discard (VersionIndex::sweep), so call it after
+  // sync() to trim what the last writes superseded.
   Result<RetentionStats> apply_retention();
   // Rewrites sealed segments whose garbage reached the ratio (persistent mode; no-op else).
   Result<CompactionStats> compact();

@@ -86,8 +86,10 @@ struct ListPage {
 };
 
 struct RetentionPolicy {
-  std::uint32_t keep_versions = 0;  // keep at most this many newest versions per key; 0: all
-  std::uint64_t max_age_us = 0;     // discard versions superseded longer ago; 0: forever
+  // Keep this many newest durable versions per key (and any newer, not yet durable); 0: all.
+  std::uint32_t keep_versions = 0;
+  // Discard versions superseded (by a durable version) longer ago than this; 0: forever.
+  std::uint64_t max_age_us = 0;
   bool enabled() const { return keep_versions != 0 || max_age_us != 0; }
 };
 
