@@ -245,8 +245,9 @@ void print_table(const std::vector<Row>& rows, const Config& config) {
     std::optional<double> ref_latency;
     std::optional<double> ref_mb;
     if (row.reference) {
+      // fi_pingpong's own MB/sec column is rounded to 0.01; same formula, unrounded.
       ref_latency = row.reference->latency_us;
-      ref_mb = row.reference->mb_per_s;
+      ref_mb = static_cast<double>(row.size) / row.reference->latency_us;
     }
     std::printf("%10zu %12.2f %12s %7s %12.2f %12s %7s %14.1f\n", row.size, row.latency_us,
                 ref_latency ? fmt::format("{:.2f}", *ref_latency).c_str() : "-",
