@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "sst_sim_harness.hpp"
+#include "test/seeds.hpp"
 
 using namespace squall;
 using namespace squall::sst;
@@ -57,7 +58,7 @@ void check_in_order_intact(SimGroup& group, std::uint64_t seed, std::size_t rece
 }  // namespace
 
 TEST_CASE("SMC delivers every message in order exactly once per sender (2000 seeds)") {
-  for (std::uint64_t seed = 1; seed <= 2000; ++seed) {
+  for (std::uint64_t seed = 1; seed <= squall::testing::seed_count(2000); ++seed) {
     SimGroup group(random_sim_options(seed), random_group_options(seed));
     fill_outboxes(group, seed, kMessagesPerSender);
     group.run_for(200'000);
@@ -74,7 +75,7 @@ TEST_CASE("SMC delivers every message in order exactly once per sender (2000 see
 }
 
 TEST_CASE("SMC survivors stay in order and finish after a member crashes (500 seeds)") {
-  for (std::uint64_t seed = 1; seed <= 500; ++seed) {
+  for (std::uint64_t seed = 1; seed <= squall::testing::seed_count(500); ++seed) {
     HarnessOptions options = random_group_options(seed);
     options.members = std::max<std::size_t>(options.members, 3);
     SimGroup group(random_sim_options(seed), options);
@@ -99,7 +100,7 @@ TEST_CASE("SMC survivors stay in order and finish after a member crashes (500 se
 }
 
 TEST_CASE("A silently crashed member is suspected within the failure timeout (1000 seeds)") {
-  for (std::uint64_t seed = 1; seed <= 1000; ++seed) {
+  for (std::uint64_t seed = 1; seed <= squall::testing::seed_count(1000); ++seed) {
     HarnessOptions options;
     options.members = 3 + seed % 3;
     options.heartbeat_ms = 1 + seed % 3;
