@@ -14,9 +14,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -230,8 +232,10 @@ Detection detection_run(const Options& options, int signal_number, std::uint64_t
                         {"--mode", "idle", "--heartbeat-ms", std::to_string(heartbeat_ms),
                          "--failure-timeout-ms", std::to_string(timeout_ms)});
   if (Status status = cluster->go(); !status.is_ok()) die(status.to_string());
-  // Let every member pass its first ticks so the clock starts from a running group.
+  // Measure a running group, not start-up (where every peer gets a full timeout from the
+  // first tick): let every member exchange heartbeats for a while first.
   must(cluster->wait_event(0, "result", kSafetyMs), "idle start");
+  std::this_thread::sleep_for(std::chrono::milliseconds(4 * timeout_ms));
   std::uint64_t signalled_us = integration::monotonic_us();
   cluster->signal(2, signal_number);
   std::vector<double> delays;

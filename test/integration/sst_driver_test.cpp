@@ -47,15 +47,18 @@ struct Traffic {
   std::size_t size_max = 0;
   std::size_t window = 8;
   std::string senders;  // empty: all
+  // Failure detection is not under test in the delivery tests: no stall of a loaded machine
+  // should look like a failure there.
+  std::uint64_t heartbeat_ms = 50;
+  std::uint64_t failure_timeout_ms = 20'000;
 
   std::vector<std::string> args() const {
     std::vector<std::string> list = {"--mode", mode, "--messages", std::to_string(messages),
                                      "--size-min", std::to_string(size_min), "--size-max",
                                      std::to_string(size_max), "--window", std::to_string(window),
-                                     "--seed", std::to_string(kSeed),
-                                     // Failure detection is not under test here: no stall of a
-                                     // loaded machine should look like a failure.
-                                     "--heartbeat-ms", "50", "--failure-timeout-ms", "20000"};
+                                     "--seed", std::to_string(kSeed), "--heartbeat-ms",
+                                     std::to_string(heartbeat_ms), "--failure-timeout-ms",
+                                     std::to_string(failure_timeout_ms)};
     if (!senders.empty()) list.insert(list.end(), {"--senders", senders});
     return list;
   }
@@ -231,6 +234,41 @@ TEST_CASE("SIGSTOP longer than the failure timeout: both survivors suspect the m
     // spread through the other survivor's row) must be what found it.
     std::string reason = event["reason"].get<std::string>();
     CHECK(reason.rfind("transport", 0) == std::string::npos);
+  }
+  cluster->signal(2, SIGKILL);
+  REQUIRE_OK(cluster->stop(kSafetyMs));
+}
+
+TEST_CASE("SIGSTOP during SMC traffic: suspected by timeout, survivors finish their streams") {
+  Traffic traffic;
+  traffic.messages = 4000;
+  traffic.size_max = 256;
+  traffic.heartbeat_ms = 20;
+  traffic.failure_timeout_ms = 1000;
+  std::vector<std::string> args = traffic.args();
+  args.insert(args.end(), {"--progress-ms", "5"});
+  auto cluster = start_cluster(args);
+  REQUIRE_OK(cluster->go());
+  require_ok(cluster->wait_event(0, "progress", kSafetyMs, [](const nlohmann::json& event) {
+    return event["delivered_total"].get<std::uint64_t>() > 0;
+  }));
+  cluster->signal(2, SIGSTOP);
+  for (std::size_t survivor : {0, 1}) {
+    nlohmann::json event =
+        require_ok(cluster->wait_event(survivor, "suspected", kSafetyMs, suspects(3)));
+    INFO(event.dump());
+    CHECK(event["reason"].get<std::string>().rfind("transport", 0) == std::string::npos);
+    nlohmann::json result = require_ok(cluster->wait_event(survivor, "result", kSafetyMs));
+    INFO("node " << cluster->id(survivor) << ": " << result.dump());
+    for (std::uint32_t id : {1u, 2u}) {
+      std::string key = std::to_string(id);
+      CHECK(result["delivered"][key] == traffic.messages);
+      CHECK(result["checksums"][key].get<std::uint64_t>() ==
+            expected_checksum(kSeed, id, traffic.messages, 0, traffic.size_max));
+    }
+    std::uint64_t prefix = result["delivered"]["3"].get<std::uint64_t>();
+    CHECK(result["checksums"]["3"].get<std::uint64_t>() ==
+          expected_checksum(kSeed, 3, prefix, 0, traffic.size_max));
   }
   cluster->signal(2, SIGKILL);
   REQUIRE_OK(cluster->stop(kSafetyMs));
