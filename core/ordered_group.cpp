@@ -72,6 +72,16 @@ Status OrderedGroupOptions::validate() const {
   return Status::ok();
 }
 
+OrderedGroupOptions shard_group_options(const View& view, ShardId shard, NodeId self) {
+  OrderedGroupOptions options;
+  options.view = view.id();
+  options.shard = shard;
+  options.members = view.shard_members(shard);
+  options.self = self;
+  options.transport_tag = static_cast<std::uint16_t>(shard.value);
+  return options;
+}
+
 sst::RowRange OrderedGroup::OrderFields::block() const {
   std::size_t begin = received_slots.offset;
   std::size_t end = wedged.offset + sizeof(std::uint64_t);
@@ -241,6 +251,10 @@ void OrderedGroup::wedge() {
 
 Result<std::size_t> OrderedGroup::deliver_trim(std::span<const std::uint64_t> trim) {
   SQUALL_ASSERT(wedged_, "the ragged trim is delivered by a wedged member");
+  if (trim.size() != size()) {
+    return invalid_argument(fmt::format("trim of {} senders for a group of {}", trim.size(),
+                                        size()));
+  }
   auto delivered = sequencer_.deliver_trim(
       trim, [this](const SequencedDelivery& delivery) { return apply(delivery); });
   if (delivered) row_dirty_ = true;

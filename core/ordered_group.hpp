@@ -43,6 +43,7 @@
 #include "core/sequencer.hpp"
 #include "core/state_machine.hpp"
 #include "core/tagged_transport.hpp"
+#include "core/view.hpp"
 #include "fabric/transport.hpp"
 #include "rdmc/group.hpp"
 #include "sst/failure_detector.hpp"
@@ -106,6 +107,12 @@ struct OrderedGroupOptions {
   }
 };
 
+// Options for `self`'s group of `shard` in `view`: view, shard, members (the shard's, in
+// sender-rank order), self and transport_tag (the shard id) filled in, the rest default.
+// The caller still picks region ids (unique per transport) and the multicast settings.
+// REQUIRES: shard < view.layout().shards.
+OrderedGroupOptions shard_group_options(const View& view, ShardId shard, NodeId self);
+
 struct OrderedGroupCallbacks {
   std::function<void(Version frontier)> persisted;  // the persistence frontier moved
   // A member was suspected (the group is now wedged).
@@ -160,7 +167,8 @@ class OrderedGroup {
   // Stops sending, receiving and delivering, and publishes `wedged`. Idempotent.
   void wedge();
   // Ragged trim: delivers exactly the slots below trim[s] of each sender s, in sequence
-  // order. REQUIRES: wedged. out_of_range if this member lacks some of them.
+  // order. REQUIRES: wedged. invalid_argument if trim.size() != size(); out_of_range if
+  // this member lacks some of the slots.
   Result<std::size_t> deliver_trim(std::span<const std::uint64_t> trim);
 
   bool wedged() const { return wedged_; }

@@ -46,13 +46,9 @@ void Cluster::build_replica(std::size_t node, ShardId shard,
       std::find(members.begin(), members.end(), replica->endpoint) - members.begin());
   replica->machine = std::make_unique<LogStateMachine>(&network.random(), options.persist_min_us,
                                                        options.persist_max_us);
-  core::OrderedGroupOptions group_options;
-  group_options.view = view->id();
-  group_options.shard = shard;
-  group_options.members = members;
-  group_options.self = replica->endpoint;
+  core::OrderedGroupOptions group_options =
+      core::shard_group_options(*view, shard, replica->endpoint);
   group_options.sst_region = 2 * shard.value + 1;
-  group_options.transport_tag = static_cast<std::uint16_t>(shard.value);
   group_options.window = options.window;
   group_options.smc_payload_bytes = options.smc_payload_bytes;
   group_options.delivery_window_slots = options.delivery_window_slots;
