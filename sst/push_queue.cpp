@@ -1,11 +1,17 @@
 #include "sst/push_queue.hpp"
 
-#include <algorithm>
 #include <cstring>
 
 #include "common/log.hpp"
 
 namespace squall::sst {
+namespace {
+
+constexpr std::uint64_t kChunkAlignBytes = 8;
+constexpr std::uint64_t kRankBits = 12;
+static_assert((1ULL << kRankBits) >= PushQueue::kMaxMembers);
+
+}  // namespace
 
 PushQueue::PushQueue(fabric::Transport& transport, fabric::RegionId region,
                      std::vector<NodeId> members, std::span<std::byte> staging,
@@ -15,83 +21,82 @@ PushQueue::PushQueue(fabric::Transport& transport, fabric::RegionId region,
       members_(std::move(members)),
       staging_(staging),
       staging_offset_(staging_offset),
+      ring_bytes_(members_.empty() ? 0
+                                   : staging.size() / members_.size() / kChunkAlignBytes *
+                                         kChunkAlignBytes),
       peers_(members_.size()) {
   SQUALL_ASSERT(members_.size() <= kMaxMembers, "{} members exceed {}", members_.size(),
                 kMaxMembers);
 }
 
-std::optional<std::uint64_t> PushQueue::allocate(std::span<const std::byte> bytes) {
-  // A ring of contiguous chunks freed oldest first. `head` is the oldest live chunk's offset.
-  std::uint64_t length = (bytes.size() + 7) / 8 * 8;
-  std::uint64_t head = chunks_.empty() ? tail_ : chunks_.front().offset;
-  if (chunks_.empty()) tail_ = head = 0;
+std::optional<std::uint64_t> PushQueue::allocate(std::size_t rank,
+                                                 std::span<const std::byte> bytes) {
+  // A ring of contiguous chunks freed oldest first; `head` is the oldest live chunk.
+  Peer& peer = peers_[rank];
+  std::uint64_t length = (bytes.size() + kChunkAlignBytes - 1) / kChunkAlignBytes *
+                         kChunkAlignBytes;
+  SQUALL_ASSERT(length <= ring_bytes_ / 2, "push of {} bytes exceeds half a {}-byte ring",
+                length, ring_bytes_);
+  if (peer.chunks.empty()) peer.tail = 0;
+  std::uint64_t head = peer.chunks.empty() ? 0 : peer.chunks.front().offset;
   std::uint64_t offset = 0;
-  if (tail_ >= head) {  // free: [tail, end) and [0, head)
-    if (staging_.size() - tail_ >= length) {
-      offset = tail_;
+  if (peer.chunks.empty() || peer.tail > head) {  // free: [tail, end) and [0, head)
+    if (ring_bytes_ - peer.tail >= length) {
+      offset = peer.tail;
     } else if (head > length) {
       offset = 0;
     } else {
       return std::nullopt;
     }
-  } else if (head - tail_ > length) {  // free: [tail, head); keep one byte so full != empty
-    offset = tail_;
+  } else if (head - peer.tail > length) {  // free: [tail, head); full never looks empty
+    offset = peer.tail;
   } else {
     return std::nullopt;
   }
-  std::memcpy(staging_.data() + offset, bytes.data(), bytes.size());
-  chunks_.push_back({next_chunk_id_, offset, length, 0});
-  tail_ = offset + length;
-  used_bytes_ += length;
-  return next_chunk_id_++;
+  std::memcpy(staging_.data() + ring_base(rank) + offset, bytes.data(), bytes.size());
+  peer.chunks.push_back({peer.next_chunk_id, offset, length, false});
+  peer.tail = offset + length;
+  return peer.next_chunk_id++;
 }
 
-PushQueue::Chunk& PushQueue::chunk(std::uint64_t id) {
-  SQUALL_ASSERT(!chunks_.empty() && id >= chunks_.front().id &&
-                    id - chunks_.front().id < chunks_.size(),
-                "unknown staging chunk {}", id);
-  return chunks_[id - chunks_.front().id];
+PushQueue::Chunk* PushQueue::find_chunk(Peer& peer, std::uint64_t id) {
+  if (peer.chunks.empty() || id < peer.chunks.front().id) return nullptr;
+  std::uint64_t index = id - peer.chunks.front().id;
+  return index < peer.chunks.size() ? &peer.chunks[index] : nullptr;
 }
 
-void PushQueue::release(std::uint64_t id) {
-  Chunk& released = chunk(id);
-  SQUALL_ASSERT(released.outstanding > 0, "chunk {} released twice", id);
-  --released.outstanding;
-  while (!chunks_.empty() && chunks_.front().outstanding == 0) {
-    used_bytes_ -= chunks_.front().length;
-    chunks_.pop_front();
-  }
+void PushQueue::reclaim(Peer& peer) {
+  while (!peer.chunks.empty() && peer.chunks.front().completed) peer.chunks.pop_front();
 }
 
 bool PushQueue::post(std::size_t rank, Entry& entry) {
   if (!entry.chunk) {
-    entry.chunk = allocate(*entry.bytes);
+    entry.chunk = allocate(rank, entry.bytes);
     if (!entry.chunk) return false;
-    entry.bytes.reset();
-    ++chunk(*entry.chunk).outstanding;
+    entry.bytes = Bytes();
   }
-  const Chunk& source = chunk(*entry.chunk);
+  Peer& peer = peers_[rank];
+  Chunk* source = find_chunk(peer, *entry.chunk);
+  SQUALL_ASSERT(source != nullptr, "staging chunk {} of rank {} vanished", *entry.chunk, rank);
   fabric::WriteRequest request{.peer = members_[rank],
                                .local_region = region_,
-                               .local_offset = staging_offset_ + source.offset,
+                               .local_offset = staging_offset_ + ring_base(rank) + source->offset,
                                .remote_region = region_,
                                .remote_offset = entry.remote_offset,
-                               .length = source.length,
-                               .context = kContextTag | (source.id << 12) | rank,
+                               .length = source->length,
+                               .context = kContextTag | (source->id << kRankBits) | rank,
                                .immediate = std::nullopt};
   Status status = transport_.write(request);
   if (status.code() == Code::would_block) return false;
-  if (status.is_ok()) {
-    peers_[rank].in_flight.push_back(source.id);
-  } else {
-    release(source.id);  // the peer failed; its failure arrives as an event
+  if (!status.is_ok()) {
+    source->completed = true;  // the peer failed; its failure arrives as an event
+    reclaim(peer);
   }
   return true;
 }
 
 void PushQueue::enqueue(std::size_t rank, Entry entry) {
   Peer& peer = peers_[rank];
-  if (entry.chunk) ++chunk(*entry.chunk).outstanding;
   peer.fifo.push_back(std::move(entry));
   if (peer.fifo.size() > kMaxPending) {
     logger("sst")->error("node {}: {} pushes waiting for queue space; giving up on it",
@@ -103,21 +108,18 @@ void PushQueue::enqueue(std::size_t rank, Entry entry) {
 
 void PushQueue::push(std::span<const std::byte> bytes, std::uint64_t remote_offset,
                      const std::vector<std::size_t>& ranks) {
-  if (ranks.empty()) return;
-  std::optional<std::uint64_t> staged = allocate(bytes);
-  std::shared_ptr<const Bytes> heap;
-  if (!staged) heap = std::make_shared<const Bytes>(bytes.begin(), bytes.end());
-  if (staged) ++chunk(*staged).outstanding;  // held while this loop runs
   for (std::size_t rank : ranks) {
-    Entry entry{staged, heap, remote_offset};
-    if (peers_[rank].fifo.empty()) {
-      if (staged) ++chunk(*staged).outstanding;
-      if (post(rank, entry)) continue;
-      if (staged) --chunk(*staged).outstanding;  // enqueue takes its own reference
-    }
+    Peer& peer = peers_.at(rank);
+    if (peer.dropped) continue;
+    // Only an entry that will be first in the FIFO may take ring space now: a later entry
+    // holding ring space while an earlier one waits for space would deadlock the peer.
+    Entry entry;
+    entry.remote_offset = remote_offset;
+    if (peer.fifo.empty()) entry.chunk = allocate(rank, bytes);
+    if (!entry.chunk) entry.bytes.assign(bytes.begin(), bytes.end());
+    if (peer.fifo.empty() && post(rank, entry)) continue;
     enqueue(rank, std::move(entry));
   }
-  if (staged) release(*staged);
 }
 
 bool PushQueue::drain(std::size_t rank) {
@@ -136,29 +138,25 @@ bool PushQueue::flush() {
 
 void PushQueue::on_write_completed(std::uint64_t context, const Status& status) {
   SQUALL_ASSERT((context & kContextTag) != 0, "not a push completion: {}", context);
-  std::size_t rank = context & 0xfff;
-  std::uint64_t id = (context & ~kContextTag) >> 12;
+  std::size_t rank = context & ((1ULL << kRankBits) - 1);
+  std::uint64_t id = (context & ~kContextTag) >> kRankBits;
   if (rank >= peers_.size() || peers_[rank].dropped) return;  // released by drop()
-  std::deque<std::uint64_t>& in_flight = peers_[rank].in_flight;
-  auto it = std::find(in_flight.begin(), in_flight.end(), id);
-  if (it == in_flight.end()) return;
-  in_flight.erase(it);
+  Peer& peer = peers_[rank];
+  Chunk* chunk = find_chunk(peer, id);
+  if (chunk == nullptr) return;
   if (!status.is_ok()) {
     logger("sst")->debug("push to node {} failed: {}", members_[rank], status.to_string());
   }
-  release(id);
+  chunk->completed = true;
+  reclaim(peer);
 }
 
 void PushQueue::drop(std::size_t rank) {
   Peer& peer = peers_.at(rank);
-  if (peer.dropped) return;
   peer.dropped = true;
-  for (std::uint64_t id : peer.in_flight) release(id);
-  for (const Entry& entry : peer.fifo) {
-    if (entry.chunk) release(*entry.chunk);
-  }
-  peer.in_flight.clear();
   peer.fifo.clear();
+  peer.chunks.clear();
+  peer.tail = 0;
 }
 
 }  // namespace squall::sst

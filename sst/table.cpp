@@ -20,9 +20,9 @@ Table::Table(const Schema& schema, std::vector<NodeId> members, std::size_t my_r
               memory.subspan(members_.size() * row_bytes_), members_.size() * row_bytes_) {
   SQUALL_ASSERT(my_rank_ < members_.size(), "rank {} outside {} members", my_rank_,
                 members_.size());
-  SQUALL_ASSERT(memory_.size() >= (members_.size() + 2) * row_bytes_,
-                "SST memory {} bytes < {} rows + 2 staging rows of {} bytes", memory_.size(),
-                members_.size(), row_bytes_);
+  SQUALL_ASSERT(memory_.size() >= members_.size() * 3 * row_bytes_,
+                "SST memory {} bytes < {} members x (1 row + 2 staging rows) of {} bytes",
+                memory_.size(), members_.size(), row_bytes_);
   SQUALL_ASSERT(reinterpret_cast<std::uintptr_t>(memory_.data()) % kCacheLineBytes == 0,
                 "SST memory must be cache-line aligned");
   std::fill(memory_.begin(), memory_.end(), std::byte{0});

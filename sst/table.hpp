@@ -27,17 +27,18 @@ namespace squall::sst {
 class Table {
  public:
   using OverflowCallback = PushQueue::OverflowCallback;
-  static constexpr std::size_t kDefaultStagingRows = 8;
+  static constexpr std::size_t kDefaultStagingRowsPerPeer = 4;
 
-  // Bytes of registered memory a table needs: rows plus a staging area of `staging_rows` rows.
+  // Bytes of registered memory a table needs: the rows, then a staging ring of
+  // `staging_rows_per_peer` rows (at least 2) for each member.
   static std::size_t memory_bytes(const Schema& schema, std::size_t members,
-                                  std::size_t staging_rows = kDefaultStagingRows) {
-    return (members + staging_rows) * schema.row_bytes();
+                                  std::size_t staging_rows_per_peer = kDefaultStagingRowsPerPeer) {
+    return members * (1 + staging_rows_per_peer) * schema.row_bytes();
   }
 
   // `members[rank]` is the node owning row `rank`; `my_rank` is ours. `memory` (registered as
-  // `region`, cache-line aligned) holds the rows, then at least two rows of staging; it is
-  // zeroed.
+  // `region`, cache-line aligned) holds the rows, then staging of at least two rows per member
+  // (memory_bytes()); it is zeroed.
   Table(const Schema& schema, std::vector<NodeId> members, std::size_t my_rank,
         std::span<std::byte> memory, fabric::Transport& transport, fabric::RegionId region);
 

@@ -180,3 +180,34 @@ TEST_CASE("A member writing an impossible SMC slot is reported, not trusted") {
     CHECK(group.member(rank).delivered[1].empty());
   }
 }
+
+TEST_CASE("A stopped member whose writes never complete does not hold up healthy members") {
+  // Regression: staging was one ring freed oldest first, so chunks still owed to a paused
+  // member blocked every later push, heartbeats to healthy members included.
+  HarnessOptions options;
+  options.members = 4;
+  options.heartbeat_ms = 1;
+  options.failure_timeout_ms = 2'000;
+  fabric::SimOptions sim;
+  sim.seed = 5;
+  SimGroup group(sim, options);
+  group.run_for(10'000);
+  group.network.pause(group.ids[3]);
+  group.run_for(1'500'000);  // ~1,500 heartbeats owed to the paused member
+  for (std::size_t rank = 0; rank < 3; ++rank) {
+    INFO("observer " << rank);
+    CHECK(group.member(rank).suspected_at_us.empty());
+  }
+  group.network.resume(group.ids[3]);
+  group.run_for(50'000);
+  for (std::size_t rank = 0; rank < 4; ++rank) CHECK(group.member(rank).suspected_at_us.empty());
+  // And the group still carries messages afterwards.
+  fill_outboxes(group, 5, 10);
+  group.run_for(100'000);
+  for (std::size_t rank = 0; rank < 4; ++rank) {
+    for (std::size_t sender = 0; sender < 4; ++sender) {
+      check_in_order_intact(group, 5, rank, sender);
+      CHECK(group.member(rank).delivered[sender].size() == 10);
+    }
+  }
+}
