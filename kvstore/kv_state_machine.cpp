@@ -1,0 +1,214 @@
+#include "kvstore/kv_state_machine.hpp"
+
+#include <fmt/format.h>
+
+#include "common/log.hpp"
+
+namespace squall::kvstore {
+
+namespace {
+
+// The key's current version for conditions: its latest version if that is a put; none when
+// it was never written, was deleted, or retention dropped it.
+std::optional<Version> current_version(const Store* store, std::string_view key) {
+  if (store == nullptr) return std::nullopt;  // stateless: nothing is kept
+  FindResult found = store->lookup(key, ReadPoint::latest());
+  if (found.outcome != Lookup::found || found.entry.op != Op::put) return std::nullopt;
+  return found.entry.version;
+}
+
+bool condition_holds(const KvUpdate& update, const std::optional<Version>& current) {
+  switch (update.condition) {
+    case KvCondition::none: return true;
+    case KvCondition::if_version: return current && *current == update.expected_version;
+    case KvCondition::if_exists: return current.has_value();
+    case KvCondition::if_absent: return !current.has_value();
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string_view name(KvOutcome outcome) {
+  switch (outcome) {
+    case KvOutcome::ok: return "ok";
+    case KvOutcome::created: return "created";
+    case KvOutcome::precondition_failed: return "precondition_failed";
+    case KvOutcome::not_found: return "not_found";
+  }
+  return "?";
+}
+
+Status KvStateMachineOptions::validate() const {
+  bool has_default = false;
+  for (const config::PoolConfig& pool : pools) has_default = has_default || pool.prefix.empty();
+  if (!has_default) return invalid_argument("the pools lack the default pool \"\"");
+  if (limits.max_key_bytes > store.max_key_bytes ||
+      limits.max_value_bytes > store.max_value_bytes) {
+    return invalid_argument("update limits exceed the store's key or value limits");
+  }
+  if (sync_every_updates == 0) return invalid_argument("sync_every_updates must be >= 1");
+  if (log_cache_updates == 0) return invalid_argument("log_cache_updates must be >= 1");
+  return store.validate();
+}
+
+KvStateMachine::KvStateMachine(KvStateMachineOptions options, DirectoryProvider directories,
+                               const Clock& clock)
+    : options_(std::move(options)),
+      directories_(std::move(directories)),
+      clock_(clock),
+      pools_(options_.pools) {}
+
+KvStateMachine::~KvStateMachine() { stop_sync_thread(); }
+
+Result<std::unique_ptr<KvStateMachine>> KvStateMachine::open(KvStateMachineOptions options,
+                                                             DirectoryProvider directories,
+                                                             const Clock& clock) {
+  SQUALL_TRY(options.validate());
+  std::unique_ptr<KvStateMachine> machine(
+      new KvStateMachine(std::move(options), std::move(directories), clock));
+  SQUALL_TRY(machine->open_stores());
+  machine->start_sync_thread();
+  return machine;
+}
+
+Result<std::unique_ptr<Store>> KvStateMachine::open_store(std::size_t index, bool wipe) {
+  const config::PoolConfig& pool = pools_.pool(index);
+  StoreOptions store_options = options_.store;
+  store_options.retention = retention_policy(pool.retention);
+  Directory* directory = nullptr;
+  if (pool.storage == config::Storage::persistent) {
+    if (!directories_) return invalid_argument("persistent pools need a directory provider");
+    Result<Directory*> provided = directories_(index, pool);
+    if (!provided) return provided.status();
+    directory = provided.value();
+    if (wipe) {
+      auto names = directory->list();
+      if (!names) return names.status();
+      for (const std::string& file : names.value()) SQUALL_TRY(directory->remove(file));
+      SQUALL_TRY(directory->sync());
+    }
+  } else {
+    store_options.mode = StorageMode::in_memory;
+  }
+  return Store::open(directory, store_options, clock_);
+}
+
+Status KvStateMachine::open_stores() {
+  stores_.clear();
+  stores_.resize(pools_.size());
+  for (std::size_t i = 0; i < pools_.size(); ++i) {
+    if (pools_.pool(i).storage == config::Storage::stateless) continue;
+    auto store = open_store(i, false);
+    if (!store) return store.status().with_context(fmt::format("pool \"{}\"", pools_.pool(i).prefix));
+    stores_[i] = std::move(store).value();
+    // Everything recovered is durable; see docs/kv.md on restarts.
+    applied_version_ = std::max(applied_version_, stores_[i]->last_version());
+  }
+  persisted_inline_ = applied_version_;
+  persisted_.store(applied_version_);
+  log_floor_ = applied_version_;
+  return Status::ok();
+}
+
+Status KvStateMachine::apply(const core::DeliveredUpdate& update) {
+  return apply_update(update, true);
+}
+
+Status KvStateMachine::apply_update(const core::DeliveredUpdate& update, bool report) {
+  SQUALL_ASSERT(update.version > applied_version_, "version {} applied after {}", update.version,
+                applied_version_);
+  Result<KvUpdate> decoded = decode_update(update.payload, options_.limits);
+  if (!decoded) {
+    // Every replica sees the same bytes and skips them the same way: the version is consumed.
+    ++stats_.malformed;
+    logger("kv")->warn("update {} from node {} skipped: {}", update.version, update.sender,
+                       decoded.status().to_string());
+  } else {
+    Result<KvResult> result = execute(decoded.value(), update.version, update.timestamp);
+    if (!result) return result.status();
+    if (report && on_result) on_result(result.value());
+  }
+  applied_version_ = update.version;
+  applied_timestamp_ = update.timestamp;
+  ++stats_.applied;
+  ++pending_updates_;
+  applied_since_poll_ = true;
+  remember(update);
+  return Status::ok();
+}
+
+Result<KvResult> KvStateMachine::execute(const KvUpdate& update, Version version,
+                                         HlcTimestamp timestamp) {
+  Store* store = store_for_key(update.key);
+  std::optional<Version> current = current_version(store, update.key);
+  KvResult result;
+  result.request = update.request;
+  result.op = update.op;
+  result.version = version;
+  result.timestamp = timestamp;
+  if (!condition_holds(update, current)) {
+    result.outcome = KvOutcome::precondition_failed;
+    result.current_version = current;
+    ++stats_.precondition_failed;
+    return result;
+  }
+  if (store == nullptr) {  // stateless: nothing to write, every write "happens"
+    result.outcome = KvOutcome::ok;
+    return result;
+  }
+  if (update.op == KvOp::del) {
+    if (!current) {
+      result.outcome = KvOutcome::not_found;
+      ++stats_.not_found;
+      return result;
+    }
+    SQUALL_TRY(store->remove(version, timestamp, update.key));
+    result.outcome = KvOutcome::ok;
+  } else {
+    SQUALL_TRY(store->put(version, timestamp, update.key, update.value));
+    result.outcome = current ? KvOutcome::ok : KvOutcome::created;
+  }
+  ++stats_.written;
+  return result;
+}
+
+void KvStateMachine::remember(const core::DeliveredUpdate& update) {
+  log_cache_.push_back(core::LoggedUpdate{update.version, update.timestamp, update.sender,
+                                          Bytes(update.payload.begin(), update.payload.end())});
+  log_cache_bytes_ += update.payload.size();
+  while (log_cache_.size() > options_.log_cache_updates ||
+         (log_cache_bytes_ > options_.log_cache_bytes && log_cache_.size() > 1)) {
+    log_floor_ = log_cache_.front().version;
+    log_cache_bytes_ -= log_cache_.front().payload.size();
+    log_cache_.pop_front();
+  }
+}
+
+bool KvStateMachine::has_persistent_store() const {
+  for (std::size_t i = 0; i < stores_.size(); ++i) {
+    if (stores_[i] && pools_.pool(i).storage == config::Storage::persistent) return true;
+  }
+  return false;
+}
+
+Result<std::vector<core::LoggedUpdate>> KvStateMachine::read_log(Version after,
+                                                                 std::size_t max_bytes) {
+  if (after < log_floor_) {
+    return Status(Code::out_of_range,
+                  fmt::format("the update log starts after version {} (asked from {})",
+                              log_floor_, after));
+  }
+  std::vector<core::LoggedUpdate> out;
+  std::size_t bytes = 0;
+  auto it = std::upper_bound(log_cache_.begin(), log_cache_.end(), after,
+                             [](Version v, const core::LoggedUpdate& u) { return v < u.version; });
+  for (; it != log_cache_.end(); ++it) {
+    if (!out.empty() && bytes + it->payload.size() > max_bytes) break;
+    bytes += it->payload.size();
+    out.push_back(*it);
+  }
+  return out;
+}
+
+}  // namespace squall::kvstore

@@ -1,0 +1,97 @@
+// KvStateMachine's group commit: when to sync, inline or on the sync thread.
+#include "common/log.hpp"
+#include "kvstore/kv_state_machine.hpp"
+
+namespace squall::kvstore {
+
+bool KvStateMachine::sync_due() {
+  bool quiet = !applied_since_poll_;
+  applied_since_poll_ = false;
+  if (pending_updates_ == 0) return false;
+  return pending_updates_ >= options_.sync_every_updates || sync_requested_ || quiet;
+}
+
+Status KvStateMachine::sync_stores() {
+  for (std::size_t i = 0; i < stores_.size(); ++i) {
+    if (!stores_[i] || pools_.pool(i).storage != config::Storage::persistent) continue;
+    Result<Version> synced = stores_[i]->sync();
+    if (!synced) return synced.status();
+  }
+  syncs_.fetch_add(1);
+  return Status::ok();
+}
+
+Version KvStateMachine::persisted_version() {
+  if (!has_persistent_store()) {
+    // Volatile and stateless pools need no sync: applied is as durable as they get.
+    persisted_inline_ = std::max(persisted_inline_, applied_version_);
+    pending_updates_ = 0;
+    return persisted_inline_;
+  }
+  if (!sync_due()) return options_.sync_thread ? persisted_.load() : persisted_inline_;
+  // Every update up to this version was handed to its store before the sync starts, so the
+  // sync covers it; updates that wrote nothing are covered trivially.
+  Version target = applied_version_;
+  pending_updates_ = 0;
+  sync_requested_ = false;
+  if (options_.sync_thread) {
+    {
+      std::lock_guard lock(sync_mutex_);
+      sync_target_ = std::max(sync_target_, target);
+    }
+    sync_wake_.notify_one();
+    return persisted_.load();
+  }
+  Status synced = sync_stores();
+  if (synced.is_ok()) {
+    persisted_inline_ = std::max(persisted_inline_, target);
+  } else {
+    // The store is failed now: the next apply() reports it and the group wedges.
+    logger("kv")->error("sync failed, persisted version stays {}: {}", persisted_inline_,
+                        synced.to_string());
+  }
+  return persisted_inline_;
+}
+
+void KvStateMachine::start_sync_thread() {
+  if (!options_.sync_thread) return;
+  {
+    std::lock_guard lock(sync_mutex_);
+    sync_stop_ = false;
+    sync_target_ = persisted_.load();
+  }
+  sync_thread_ = std::thread([this] { sync_loop(); });
+}
+
+void KvStateMachine::stop_sync_thread() {
+  if (!sync_thread_.joinable()) return;
+  {
+    std::lock_guard lock(sync_mutex_);
+    sync_stop_ = true;
+  }
+  sync_wake_.notify_one();
+  sync_thread_.join();
+}
+
+void KvStateMachine::sync_loop() {
+  std::unique_lock lock(sync_mutex_);
+  Version done = sync_target_;
+  for (;;) {
+    sync_wake_.wait(lock, [&] { return sync_stop_ || sync_target_ > done; });
+    if (sync_target_ <= done) return;  // stopping with nothing pending
+    Version target = sync_target_;
+    lock.unlock();
+    Status synced = sync_stores();
+    lock.lock();
+    done = target;
+    if (synced.is_ok()) {
+      Version previous = persisted_.load();
+      if (target > previous) persisted_.store(target);
+    } else {
+      logger("kv")->error("sync failed, persisted version stays {}: {}", persisted_.load(),
+                          synced.to_string());
+    }
+  }
+}
+
+}  // namespace squall::kvstore
