@@ -412,6 +412,12 @@ void OrderedGroup::publish_row() {
     }
   }
   if (!row_dirty_) return;
+  // A push still waiting for a peer's link means the link is saturated: pushing now would
+  // only lengthen its queue (and delay heartbeats behind it). The counters only grow, so the
+  // next push, once the queue drained, carries the latest values of all of them.
+  for (std::size_t member = 0; member < size(); ++member) {
+    if (member != rank_ && live(member) && table_->pending_pushes(member) > 0) return;
+  }
   table_->write(order_fields_.next_sequence, sequencer_.next_sequence());
   table_->write(order_fields_.persisted_version, published_persisted_);
   table_->write(order_fields_.wedged, std::uint64_t{wedged_ ? 1U : 0U});
