@@ -14,6 +14,21 @@ Checker::Checker(Cluster& cluster) : cluster_(cluster), reference_(cluster.shard
     };
   }
   cluster.after_step = [this](Replica& replica) { after_step(index_of(replica)); };
+  cluster.on_persisted = [this](Replica& replica, Version frontier) {
+    on_persisted(index_of(replica), frontier);
+  };
+}
+
+void Checker::on_persisted(std::size_t index, Version frontier) {
+  Replica& replica = *cluster_.replicas[index];
+  ReplicaState& state = states_[index];
+  if (frontier <= state.last_reported || frontier != replica.group->persisted_frontier()) {
+    cluster_.violation(fmt::format("shard {} replica {}: persisted callback with {:#x} after "
+                                   "{:#x} (frontier {:#x})", replica.shard, replica.rank,
+                                   frontier, state.last_reported,
+                                   replica.group->persisted_frontier()));
+  }
+  state.last_reported = frontier;
 }
 
 std::size_t Checker::index_of(const Replica& replica) const {
@@ -121,6 +136,11 @@ void Checker::check_final(const std::vector<ShardId>& crashed_shards,
         cluster_.violation(fmt::format("{}: idle, but frontier {:#x} != last version {:#x}",
                                        where, replica.group->persisted_frontier(),
                                        replica.group->delivered_version()));
+      }
+      if (states_[index].last_reported != replica.group->persisted_frontier()) {
+        cluster_.violation(fmt::format("{}: last persisted callback {:#x}, frontier {:#x}",
+                                       where, states_[index].last_reported,
+                                       replica.group->persisted_frontier()));
       }
       if (replica.machine->checksum() != first->machine->checksum()) {
         cluster_.violation(fmt::format("{}: checksum differs from replica {}", where,

@@ -7,7 +7,8 @@
 // - versions and timestamps strictly increase at each replica;
 // - each sender's messages are delivered in the order sent, each exactly once, with the
 //   payload that was sent;
-// - the persistence frontier never moves back and never passes the delivered version.
+// - the persistence frontier never moves back and never passes the delivered version; each
+//   `persisted` callback reports a higher frontier than the one before, equal to the group's.
 // Final (after quiescence): every accepted message was delivered at every replica of its
 // shard, the frontier equals the last version everywhere, and the replicas' checksums agree.
 #pragma once
@@ -45,11 +46,13 @@ class Checker {
     Version last_version = 0;
     HlcTimestamp last_timestamp = 0;
     Version last_frontier = 0;
+    Version last_reported = 0;  // by the persisted callback
     std::vector<std::uint64_t> next_index;  // per sender rank
   };
 
   void on_apply(std::size_t index, const core::DeliveredUpdate& update);
   void after_step(std::size_t index);
+  void on_persisted(std::size_t index, Version frontier);
   std::size_t index_of(const Replica& replica) const;
 
   Cluster& cluster_;

@@ -66,6 +66,9 @@ void Cluster::build_replica(std::size_t node, ShardId shard,
   callbacks.suspected = [this, raw](NodeId member, const std::string& reason) {
     if (on_trouble) on_trouble(*raw, member, fmt::format("suspects {}: {}", member, reason));
   };
+  callbacks.persisted = [this, raw](Version frontier) {
+    if (on_persisted) on_persisted(*raw, frontier);
+  };
   callbacks.failed = [this, raw](const Status& reason) {
     if (on_trouble) on_trouble(*raw, std::nullopt, "failed: " + reason.to_string());
   };

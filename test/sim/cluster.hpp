@@ -112,6 +112,8 @@ class Cluster {
   std::function<void(Replica&)> on_tick;
   // Called after every step of a replica (invariant checks).
   std::function<void(Replica&)> after_step;
+  // Called when a replica's persistence frontier moves (OrderedGroupCallbacks::persisted).
+  std::function<void(Replica&, Version)> on_persisted;
   // Called when a group reports a suspicion (`suspect` set) or a local failure.
   std::function<void(Replica&, std::optional<NodeId> suspect, const std::string&)> on_trouble;
 
