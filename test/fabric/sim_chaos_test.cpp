@@ -7,6 +7,7 @@
 
 #include "fabric/sim_chaos.hpp"
 #include "test/fabric/sim_test_helpers.hpp"
+#include "test/seeds.hpp"
 
 namespace squall::fabric::test {
 namespace {
@@ -277,7 +278,7 @@ TEST_CASE("Random fault schedules keep the transport contract over 500 seeds") {
   std::uint64_t steps = 0;
   std::uint64_t messages = 0;
   std::uint64_t reconnections = 0;
-  for (std::uint64_t seed = 1; seed <= 500; ++seed) {
+  for (std::uint64_t seed = 1; seed <= squall::testing::seed_count(500); ++seed) {
     const auto nodes = static_cast<std::uint32_t>(2 + seed % 4);
     const bool reconnect = seed % 3 == 1;
     Workload workload(seed, nodes, varied_options(seed), reconnect);

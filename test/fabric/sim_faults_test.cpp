@@ -3,6 +3,7 @@
 #include <string>
 
 #include "test/fabric/sim_test_helpers.hpp"
+#include "test/seeds.hpp"
 
 namespace squall::fabric::test {
 namespace {
@@ -56,7 +57,7 @@ TEST_CASE("Crash with reset: each survivor sees peer_failed once, then writes fa
 }
 
 TEST_CASE("A crashed node's queued traffic lands as a prefix, never with gaps") {
-  for (std::uint64_t seed = 1; seed <= 200; ++seed) {
+  for (std::uint64_t seed = 1; seed <= squall::testing::seed_count(200); ++seed) {
     SimOptions options;
     options.seed = seed;
     options.max_delay_us = 200;

@@ -1,6 +1,8 @@
 // The RDMC engine under failures, protocol violations and API misuse.
 #include <catch2/catch.hpp>
 
+#include "test/seeds.hpp"
+
 #include <fmt/format.h>
 
 #include "fabric/sim_random.hpp"
@@ -83,7 +85,7 @@ std::unique_ptr<Cluster> start_crash_case(const CrashCase& crash, std::uint64_t 
 }  // namespace
 
 TEST_CASE("engine: a member crashing mid-transfer fails the group everywhere, no hang") {
-  for (std::uint64_t seed = 1; seed <= 300; ++seed) {
+  for (std::uint64_t seed = 1; seed <= squall::testing::seed_count(300); ++seed) {
     const CrashCase crash = random_crash(seed, fabric::CrashDetection::reset);
     auto cluster = start_crash_case(crash, seed);
     const std::string where = fmt::format("seed {} n={} victim {} after {} steps", seed,
@@ -96,7 +98,7 @@ TEST_CASE("engine: a member crashing mid-transfer fails the group everywhere, no
 }
 
 TEST_CASE("engine: a silent crash fails the group once the owner removes the peer") {
-  for (std::uint64_t seed = 1; seed <= 100; ++seed) {
+  for (std::uint64_t seed = 1; seed <= squall::testing::seed_count(100); ++seed) {
     const CrashCase crash = random_crash(seed, fabric::CrashDetection::silent);
     auto cluster = start_crash_case(crash, seed);
     const std::string where = fmt::format("seed {} victim {}", seed, crash.victim);

@@ -3,6 +3,8 @@
 // transfers and are reported without hangs.
 #include <catch2/catch.hpp>
 
+#include "test/seeds.hpp"
+
 #include <algorithm>
 #include <string>
 
@@ -119,7 +121,7 @@ void run_many_seeds(Algorithm algorithm, std::uint64_t seeds) {
   std::uint64_t bytes = 0;
   std::uint64_t steps = 0;
   for (std::uint32_t members = 2; members <= 7; ++members) {
-    for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
+    for (std::uint64_t seed = 1; seed <= squall::testing::seed_count(seeds); ++seed) {
       const Scenario scenario = random_scenario(algorithm, members, seed);
       auto cluster = start(scenario);
       const bool idle = cluster->run(kMaxSteps);
