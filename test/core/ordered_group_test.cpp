@@ -2,6 +2,8 @@
 // suspicion, ragged trim, refusal by the state machine.
 #include <catch2/catch.hpp>
 
+#include "test/seeds.hpp"
+
 #include "test/sim/checker.hpp"
 #include "test/sim/cluster.hpp"
 
@@ -134,7 +136,7 @@ TEST_CASE("Persistence waiters fire once every member persisted the version") {
 }
 
 TEST_CASE("A crashed member wedges the survivors; the ragged trim makes them agree") {
-  for (std::uint64_t seed = 1; seed <= 60; ++seed) {
+  for (std::uint64_t seed = 1; seed <= squall::testing::seed_count(60); ++seed) {
     ClusterOptions options = one_shard(4);
     options.window = 3;
     Cluster cluster(quiet_network(seed), options);

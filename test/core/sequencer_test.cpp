@@ -1,6 +1,8 @@
 // The round-robin sequencer: order, stability, nulls, versions, timestamps, trim.
 #include <catch2/catch.hpp>
 
+#include "test/seeds.hpp"
+
 #include <algorithm>
 #include <string>
 
@@ -186,7 +188,7 @@ TEST_CASE("A large message counts as received only once its body is there") {
 TEST_CASE("Any arrival interleaving and stability schedule yields the same delivery") {
   // Two members receive the same per-sender streams in different interleavings and learn of
   // stability at different times; both must deliver exactly the reference order.
-  for (std::uint64_t seed = 1; seed <= 300; ++seed) {
+  for (std::uint64_t seed = 1; seed <= squall::testing::seed_count(300); ++seed) {
     fabric::SimRandom random(seed);
     std::size_t senders = random.between(1, 6);
     struct Message { bool null; std::uint64_t count; HlcTimestamp ts; std::string payload; };

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "checker.hpp"
+#include "test/seeds.hpp"
 
 namespace squall::sim {
 
@@ -248,6 +249,8 @@ std::vector<std::uint64_t> seeds_to_run(std::uint64_t first, std::uint64_t count
   }
   if (const char* override_count = std::getenv("SQUALL_SIM_SEEDS")) {
     count = std::strtoull(override_count, nullptr, 10);
+  } else {
+    count = squall::testing::seed_count(count);
   }
   std::vector<std::uint64_t> seeds;
   for (std::uint64_t seed = first; seed < first + count; ++seed) seeds.push_back(seed);
