@@ -1,0 +1,227 @@
+#include "server/http_session.hpp"
+
+#include <boost/beast/core/string.hpp>
+
+#include "common/log.hpp"
+#include "server/rest_response.hpp"
+
+namespace squall::server {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr std::size_t kFirstReadBytes = 4096;
+constexpr std::size_t kLingerReadBytes = 16 * 1024;
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+std::chrono::milliseconds ms(std::uint32_t value) { return std::chrono::milliseconds(value); }
+
+// Errors that mean the peer went away or our own timer/close fired: nothing to answer.
+bool is_disconnect(beast::error_code error) {
+  return error == http::error::end_of_stream || error == http::error::partial_message ||
+         error == net::error::eof || error == net::error::connection_reset ||
+         error == net::error::operation_aborted || error == net::error::broken_pipe ||
+         error == net::error::bad_descriptor || error == beast::error::timeout;
+}
+
+}  // namespace
+
+HttpSession::HttpSession(net::ip::tcp::socket socket, HttpServer::Shared& shared)
+    : stream_(std::move(socket)),
+      shared_(shared),
+      // Room for the largest header the parser accepts, and some pipelined input.
+      buffer_(shared.options.max_header_bytes + kFirstReadBytes) {}
+
+HttpSession::~HttpSession() { shared_.remove(this); }
+
+void HttpSession::start() {
+  beast::error_code ignored;
+  stream_.socket().set_option(net::ip::tcp::no_delay(true), ignored);
+  wait_for_request();
+}
+
+void HttpSession::stop() {
+  stopping_ = true;
+  if (phase_ == Phase::idle || phase_ == Phase::reading || phase_ == Phase::lingering) close();
+}
+
+// Idle: wait (idle timeout) for the first byte of the next request, unless one is buffered.
+void HttpSession::wait_for_request() {
+  if (stopping_) return close();
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(shared_.options.max_header_bytes));
+  parser_->body_limit(shared_.options.max_body_bytes);
+  if (buffer_.size() > 0) return read_header();
+  phase_ = Phase::idle;
+  stream_.expires_after(ms(shared_.options.idle_timeout_ms));
+  stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                          beast::bind_front_handler(&HttpSession::on_first_bytes,
+                                                    shared_from_this()));
+}
+
+void HttpSession::on_first_bytes(beast::error_code error, std::size_t bytes) {
+  if (error) return close();
+  buffer_.commit(bytes);
+  read_header();
+}
+
+// Reading: the whole request, header then body, within one read timeout.
+void HttpSession::read_header() {
+  phase_ = Phase::reading;
+  stream_.expires_after(ms(shared_.options.read_timeout_ms));
+  http::async_read_header(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code error, std::size_t) {
+                            self->on_header(error);
+                          });
+}
+
+void HttpSession::on_header(beast::error_code error) {
+  if (error) return on_read_error(error);
+  if (parser_->is_done()) return dispatch();
+  const auto& header = parser_->get();
+  if (beast::iequals(header[http::field::expect], "100-continue")) {
+    net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                     [self = shared_from_this()](beast::error_code write_error, std::size_t) {
+                       self->on_continue_sent(write_error);
+                     });
+    return;
+  }
+  read_body();
+}
+
+void HttpSession::on_continue_sent(beast::error_code error) {
+  if (error) return close();
+  read_body();
+}
+
+void HttpSession::read_body() {
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code error, std::size_t) {
+                     if (error) return self->on_read_error(error);
+                     self->dispatch();
+                   });
+}
+
+void HttpSession::on_read_error(beast::error_code error) {
+  if (error == http::error::header_limit || error == http::error::buffer_overflow) {
+    return fail(431, "headers_too_large", "request line and headers exceed the limit");
+  }
+  if (error == http::error::body_limit) {
+    return fail(413, "payload_too_large", "request body exceeds the value size limit");
+  }
+  if (error == beast::error::timeout) shared_.count_error("read_timeout");
+  // Anything but a parse error (an I/O failure, a peer gone) has nobody left to answer.
+  const auto& parse_errors = http::make_error_code(http::error::end_of_stream).category();
+  if (is_disconnect(error) || error.category() != parse_errors) return close();
+  fail(400, "bad_request", "malformed HTTP request");
+}
+
+// Handling: the handler owns the request; the responder brings the answer back here.
+void HttpSession::dispatch() {
+  phase_ = Phase::handling;
+  stream_.expires_never();
+  HttpRequest request = parser_->release();
+  parser_.reset();
+  auto self = shared_from_this();
+  HttpResponder respond([self](HttpResponse response) {
+    net::post(self->executor(), [self, response = std::move(response)]() mutable {
+      self->send(std::move(response));
+    });
+  });
+  request_keep_alive_ = request.keep_alive();
+  request_is_head_ = request.method() == http::verb::head;
+  try {
+    shared_.handler(std::move(request), std::move(respond));
+  } catch (const std::exception& exception) {
+    logger("server")->error("request handler threw: {}", exception.what());
+    HttpResponse response = error_response(HttpStatus::internal_server_error, "internal",
+                                           "internal error");
+    // The responder copies may still answer; the first answer wins (send() checks phase).
+    send(std::move(response));
+  }
+}
+
+void HttpSession::send(HttpResponse response) {
+  if (phase_ != Phase::handling) return;  // closed meanwhile, or a second answer
+  phase_ = Phase::writing;
+  const bool keep_alive =
+      request_keep_alive_ && response.keep_alive() && !stopping_ && !shared_.stopping.load();
+  response.version(11);
+  response.keep_alive(keep_alive);
+  response.prepare_payload();
+  if (request_is_head_) {
+    // A HEAD answer has the header of the GET answer and no body.
+    const std::size_t size_bytes = response.body().size();
+    response.body().clear();
+    response.content_length(size_bytes);
+  }
+  response_.emplace(std::move(response));
+  stream_.expires_after(ms(shared_.options.read_timeout_ms));
+  http::async_write(stream_, *response_,
+                    [self = shared_from_this(), keep_alive](beast::error_code error,
+                                                            std::size_t) {
+                      self->on_written(error, keep_alive);
+                    });
+}
+
+void HttpSession::on_written(beast::error_code error, bool keep_alive) {
+  response_.reset();
+  if (error || !keep_alive || stopping_) {
+    beast::error_code ignored;
+    stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+    return close();
+  }
+  wait_for_request();
+}
+
+// An answer from the HTTP layer itself; the connection's input can no longer be trusted, so
+// it is closed after the answer (with a bounded drain: see linger()).
+void HttpSession::fail(unsigned status, const char* code, const char* message) {
+  shared_.count_error(code);
+  phase_ = Phase::writing;
+  HttpResponse response = error_response(static_cast<HttpStatus>(status), code, message);
+  response.version(11);
+  response.keep_alive(false);
+  response.prepare_payload();
+  response_.emplace(std::move(response));
+  stream_.expires_after(ms(shared_.options.read_timeout_ms));
+  http::async_write(stream_, *response_,
+                    [self = shared_from_this()](beast::error_code error, std::size_t) {
+                      self->response_.reset();
+                      if (error) return self->close();
+                      self->linger();
+                    });
+}
+
+void HttpSession::linger() {
+  phase_ = Phase::lingering;
+  if (stopping_) return close();
+  beast::error_code ignored;
+  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  drain_.resize(kLingerReadBytes);
+  stream_.expires_after(ms(shared_.options.linger_ms));
+  stream_.async_read_some(net::buffer(drain_),
+                          [self = shared_from_this()](beast::error_code error, std::size_t) {
+                            self->on_linger_read(error);
+                          });
+}
+
+void HttpSession::on_linger_read(beast::error_code error) {
+  if (error) return close();
+  // Keep discarding until the peer closes or the (unchanged) linger deadline passes.
+  stream_.async_read_some(net::buffer(drain_),
+                          [self = shared_from_this()](beast::error_code next, std::size_t) {
+                            self->on_linger_read(next);
+                          });
+}
+
+void HttpSession::close() {
+  if (phase_ == Phase::closed) return;
+  phase_ = Phase::closed;
+  beast::error_code ignored;
+  stream_.socket().close(ignored);
+}
+
+}  // namespace squall::server

@@ -1,0 +1,98 @@
+// Internals of HttpServer: the state shared by its connections, and one connection.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "server/http_server.hpp"
+
+namespace squall::server {
+
+class HttpSession;
+
+struct HttpServer::Shared {
+  HttpServerOptions options;
+  HttpHandler handler;
+  MetricsRegistry* metrics = nullptr;  // may be null
+  Gauge* connections_open = nullptr;
+  Counter* connections_refused = nullptr;
+  Counter* request_errors_total = nullptr;
+
+  std::atomic<bool> stopping{false};
+  mutable std::mutex mutex;
+  std::condition_variable sessions_changed;
+  std::unordered_map<HttpSession*, std::weak_ptr<HttpSession>> sessions;  // GUARDED_BY(mutex)
+
+  // Declared after the registry: destroying the io_context destroys the sessions its pending
+  // handlers hold, and they unregister themselves.
+  boost::asio::io_context io;
+  std::optional<boost::asio::ip::tcp::acceptor> acceptor;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
+  std::vector<std::thread> threads;
+
+  void add(const std::shared_ptr<HttpSession>& session);
+  void remove(HttpSession* session);
+  // Counts an error answered by the HTTP layer itself (label `kind`).
+  void count_error(const char* kind);
+};
+
+// One connection. Lives as long as an operation or a responder refers to it; every member
+// function runs on the connection's strand.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(boost::asio::ip::tcp::socket socket, HttpServer::Shared& shared);
+  ~HttpSession();
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
+
+  void start();
+  // Closes the connection unless a request is being handled or answered (then it closes
+  // after the answer).
+  void stop();
+  boost::asio::any_io_executor executor() { return stream_.get_executor(); }
+
+ private:
+  enum class Phase : std::uint8_t { idle, reading, handling, writing, lingering, closed };
+  using Parser = boost::beast::http::request_parser<boost::beast::http::string_body>;
+
+  void wait_for_request();
+  void on_first_bytes(boost::beast::error_code error, std::size_t bytes);
+  void read_header();
+  void on_header(boost::beast::error_code error);
+  void on_continue_sent(boost::beast::error_code error);
+  void read_body();
+  void on_body(boost::beast::error_code error);
+  void dispatch();
+  void send(HttpResponse response);
+  void on_written(boost::beast::error_code error, bool keep_alive);
+  void on_read_error(boost::beast::error_code error);
+  void fail(unsigned status, const char* code, const char* message);
+  void linger();
+  void on_linger_read(boost::beast::error_code error);
+  void close();
+
+  boost::beast::tcp_stream stream_;
+  HttpServer::Shared& shared_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<Parser> parser_;
+  std::optional<HttpResponse> response_;  // the answer being written
+  std::vector<char> drain_;               // linger scratch
+  Phase phase_ = Phase::idle;
+  bool stopping_ = false;
+  bool request_keep_alive_ = false;  // the request being handled asked to keep the connection
+  bool request_is_head_ = false;     // ... and was a HEAD request
+};
+
+}  // namespace squall::server

@@ -1,0 +1,156 @@
+#include "server/rest_api.hpp"
+
+#include <string>
+
+#include "server/rest_response.hpp"
+
+namespace squall::server {
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr std::string_view kKvPrefix = "/v1/kv/";
+constexpr std::string_view kHistoryPrefix = "/v1/history/";
+
+struct Match {
+  RestApi::Route route = RestApi::Route::unknown;
+  std::string_view rest;  // the still-encoded key of /v1/kv/{key} and /v1/history/{key}
+};
+
+Match match(std::string_view path) {
+  using Route = RestApi::Route;
+  if (path.starts_with(kKvPrefix)) return {Route::kv, path.substr(kKvPrefix.size())};
+  if (path.starts_with(kHistoryPrefix)) {
+    return {Route::history, path.substr(kHistoryPrefix.size())};
+  }
+  if (path == "/v1/kv") return {Route::kv_list, {}};
+  if (path == "/v1/cluster") return {Route::cluster, {}};
+  if (path == "/healthz") return {Route::healthz, {}};
+  if (path == "/readyz") return {Route::readyz, {}};
+  if (path == "/metrics") return {Route::metrics, {}};
+  return {};
+}
+
+std::string_view allowed_methods(RestApi::Route route) {
+  return route == RestApi::Route::kv ? "GET, PUT, DELETE" : "GET";
+}
+
+bool method_allowed(RestApi::Route route, http::verb method) {
+  if (route == RestApi::Route::kv) {
+    return method == http::verb::get || method == http::verb::put ||
+           method == http::verb::delete_;
+  }
+  return method == http::verb::get;
+}
+
+}  // namespace
+
+RestLimits rest_limits(const config::LimitsConfig& limits) {
+  RestLimits result;
+  result.max_key_bytes = limits.max_key_bytes;
+  result.max_list_limit = limits.max_list_limit;
+  return result;
+}
+
+RestApi::RestApi(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits)
+    : backend_(backend), registry_(metrics), limits_(limits) {
+  SQUALL_ASSERT(limits_.max_key_bytes >= 1, "max_key_bytes must be positive");
+  SQUALL_ASSERT(limits_.default_list_limit >= 1 &&
+                    limits_.default_list_limit <= limits_.max_list_limit,
+                "default list limit {} outside 1..{}", limits_.default_list_limit,
+                limits_.max_list_limit);
+}
+
+HttpHandler RestApi::handler() {
+  return [this](HttpRequest request, HttpResponder respond) {
+    handle(std::move(request), std::move(respond));
+  };
+}
+
+std::string_view RestApi::route_name(Route route) {
+  switch (route) {
+    case Route::kv: return "kv";
+    case Route::kv_list: return "kv_list";
+    case Route::history: return "history";
+    case Route::cluster: return "cluster";
+    case Route::healthz: return "healthz";
+    case Route::readyz: return "readyz";
+    case Route::metrics: return "metrics";
+    case Route::unknown: return "unknown";
+  }
+  return "unknown";
+}
+
+// Wraps `respond` so the answer is counted: requests by route, method and status, and
+// latency by route and method. Labels come from bounded sets (routes, Beast's verbs).
+HttpResponder RestApi::counted(Route route, std::string_view method,
+                               const HttpResponder& respond) {
+  const auto start = Clock::now();
+  return HttpResponder([this, route, method = std::string(method), start,
+                        respond](HttpResponse response) {
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    const std::string status = std::to_string(response.result_int());
+    const std::string name(route_name(route));
+    registry_
+        .counter("squall_http_requests_total", "HTTP requests answered, by route and status.",
+                 {{"route", name}, {"method", method}, {"status", status}})
+        .add();
+    registry_
+        .histogram("squall_http_request_duration_seconds",
+                   "Time from a request's arrival to its answer, by route.",
+                   latency_buckets_seconds(), {{"route", name}, {"method", method}})
+        .observe(seconds);
+    respond(std::move(response));
+  });
+}
+
+void RestApi::handle(HttpRequest request, HttpResponder respond) {
+  const Target target = split_target(to_std(request.target()));
+  const Match found = match(target.path);
+  const std::string_view method =
+      request.method() == http::verb::unknown ? "other" : to_std(request.method_string());
+  const HttpResponder answer = counted(found.route, method, respond);
+  if (!target.path.starts_with('/')) {
+    return answer(error_response(HttpStatus::bad_request, "bad_request",
+                                 "the request target must be an absolute path"));
+  }
+  if (found.route == Route::unknown) {
+    return answer(error_response(HttpStatus::not_found, "not_found", "no such path"));
+  }
+  if (!method_allowed(found.route, request.method())) {
+    return answer(method_not_allowed_response(allowed_methods(found.route)));
+  }
+  dispatch(found.route, found.rest, target, request, answer);
+}
+
+void RestApi::dispatch(Route route, std::string_view rest, const Target& target,
+                       HttpRequest& request, const HttpResponder& respond) {
+  auto parameters = parse_query(target.query);
+  if (!parameters.is_ok()) {
+    return respond(status_response(parameters.status(), backend_.retry_after_s()));
+  }
+  const Query query(std::move(parameters.value()));
+  switch (route) {
+    case Route::kv: {
+      auto key = decode_key(rest, respond);
+      if (!key.is_ok()) return;
+      if (request.method() == http::verb::get) return get_key(key.value(), query, respond);
+      if (request.method() == http::verb::put) return put_key(key.value(), request, respond);
+      return delete_key(key.value(), request, respond);
+    }
+    case Route::history: {
+      auto key = decode_key(rest, respond);
+      if (!key.is_ok()) return;
+      return history(key.value(), query, respond);
+    }
+    case Route::kv_list: return list_keys(query, respond);
+    case Route::cluster: return cluster(respond);
+    case Route::healthz: return healthz(respond);
+    case Route::readyz: return readyz(respond);
+    case Route::metrics: return metrics(respond);
+    case Route::unknown: break;
+  }
+  SQUALL_UNREACHABLE("route {} not dispatched", route_name(route));
+}
+
+}  // namespace squall::server

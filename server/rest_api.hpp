@@ -1,0 +1,75 @@
+// RestApi: the routes of the REST contract (docs/api.md) over a KvBackend.
+//
+//   PUT/GET/DELETE /v1/kv/{key}     GET /v1/kv (list)     GET /v1/history/{key}
+//   GET /v1/cluster                 GET /healthz          GET /readyz      GET /metrics
+//
+// handle() parses and validates a request, answers malformed ones itself (400/405/404/414),
+// and passes valid ones to the backend, whose callback answers. It never blocks. Every
+// answered request is counted in the metrics by route, method and status, with its latency.
+// (Watch streams, GET /v1/watch, are served by a separate component and not routed here.)
+//
+// Thread-safe: handle() runs on any server thread; the backend and the registry must outlive
+// the RestApi and every request in flight.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+
+#include "config/config.hpp"
+#include "server/http_types.hpp"
+#include "server/kv_backend.hpp"
+#include "server/metrics.hpp"
+#include "server/rest_parse.hpp"
+
+namespace squall::server {
+
+struct RestLimits {
+  std::size_t max_key_bytes = 4096;
+  std::size_t max_list_limit = 10000;
+  std::size_t default_list_limit = 100;  // list and history pages without `limit`
+};
+
+RestLimits rest_limits(const config::LimitsConfig& limits);
+
+class RestApi {
+ public:
+  RestApi(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits);
+
+  void handle(HttpRequest request, HttpResponder respond);
+  // handle() as an HttpHandler for HttpServer.
+  HttpHandler handler();
+
+  // The routes, in the metric label "route".
+  enum class Route : std::uint8_t { kv, kv_list, history, cluster, healthz, readyz, metrics,
+                                    unknown };
+  static std::string_view route_name(Route route);
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  void dispatch(Route route, std::string_view rest, const Target& target, HttpRequest& request,
+                const HttpResponder& respond);
+  HttpResponder counted(Route route, std::string_view method, const HttpResponder& respond);
+
+  // rest_kv.cpp
+  void get_key(std::string key, const Query& query, const HttpResponder& respond);
+  void put_key(std::string key, HttpRequest& request, const HttpResponder& respond);
+  void delete_key(std::string key, const HttpRequest& request, const HttpResponder& respond);
+  void list_keys(const Query& query, const HttpResponder& respond);
+  void history(std::string key, const Query& query, const HttpResponder& respond);
+  // The decoded, validated key of a path's remainder, or the answer to send instead.
+  Result<std::string> decode_key(std::string_view encoded, const HttpResponder& respond) const;
+
+  // rest_ops.cpp
+  void cluster(const HttpResponder& respond);
+  void healthz(const HttpResponder& respond);
+  void readyz(const HttpResponder& respond);
+  void metrics(const HttpResponder& respond);
+
+  KvBackend& backend_;
+  MetricsRegistry& registry_;
+  const RestLimits limits_;
+};
+
+}  // namespace squall::server
