@@ -1,0 +1,3 @@
+# Membership: failure-driven view change with ragged trim (docs/core.md, "View change").
+target_sources(squall_core PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/view_log.cpp)
