@@ -182,10 +182,12 @@ void HttpServer::stop() {
   stopped_ = true;
   Shared& shared = *shared_;
   shared.stopping.store(true);
-  net::post(shared.acceptor->get_executor(), [&shared] {
-    boost::system::error_code ignored;
-    shared.acceptor->close(ignored);
-  });
+  if (shared.acceptor) {  // absent when start() failed before listening
+    net::post(shared.acceptor->get_executor(), [&shared] {
+      boost::system::error_code ignored;
+      shared.acceptor->close(ignored);
+    });
+  }
   std::vector<std::shared_ptr<HttpSession>> open;
   {
     std::lock_guard lock(shared.mutex);
@@ -208,6 +210,10 @@ void HttpServer::stop() {
   shared.io.stop();
   for (auto& thread : shared.threads) thread.join();
   shared.threads.clear();
+  if (shared.acceptor) {  // the posted close may not have run before io.stop()
+    boost::system::error_code ignored;
+    shared.acceptor->close(ignored);
+  }
   logger("server")->info("HTTP server stopped");
 }
 

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,7 +25,11 @@ class TestClient {
   explicit TestClient(std::uint16_t port,
                       std::chrono::milliseconds deadline = std::chrono::seconds(20));
 
-  // Sends a request and reads its response. FAILs the test on an I/O error or the deadline.
+  // Sends a request and reads its response; none on an I/O error or the deadline. Uses no
+  // test assertions, so other threads may call it (Catch2's are not thread-safe).
+  std::optional<Response> try_request(boost::beast::http::verb method, std::string target,
+                                      std::string body = {}, const Headers& headers = {});
+  // try_request(), FAILing the test on an I/O error or the deadline.
   Response request(boost::beast::http::verb method, std::string target, std::string body = {},
                    const Headers& headers = {});
   Response get(std::string target) {

@@ -1,0 +1,31 @@
+#include "server/rest_service.hpp"
+
+namespace squall::server {
+
+RestService::RestService(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits)
+    : api_(backend, metrics, limits) {}
+
+RestService::~RestService() {
+  if (server_ != nullptr) server_->stop();
+}
+
+Result<std::unique_ptr<RestService>> RestService::start(const config::Config& config,
+                                                        KvBackend& backend,
+                                                        MetricsRegistry& metrics,
+                                                        std::uint32_t threads) {
+  RestLimits limits = rest_limits(config.limits);
+  if (limits.max_list_limit < limits.default_list_limit) {
+    limits.default_list_limit = limits.max_list_limit;
+  }
+  if (limits.max_key_bytes < 1 || limits.max_list_limit < 1) {
+    return invalid_argument("limits.max_key_bytes and limits.max_list_limit must be positive");
+  }
+  std::unique_ptr<RestService> service(new RestService(backend, metrics, limits));
+  auto server = HttpServer::start(http_server_options(config.rest, config.limits, threads),
+                                  service->api_.handler(), &metrics);
+  if (!server.is_ok()) return server.status();
+  service->server_ = std::move(server.value());
+  return service;
+}
+
+}  // namespace squall::server

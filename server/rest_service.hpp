@@ -1,0 +1,41 @@
+// RestService: the REST side of squalld in one object: a RestApi over the node's KvBackend,
+// served by an HttpServer with the limits of the node's configuration. The daemon creates
+// one after the backend is up and stops it before tearing the backend down.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "config/config.hpp"
+#include "server/http_server.hpp"
+#include "server/kv_backend.hpp"
+#include "server/metrics.hpp"
+#include "server/rest_api.hpp"
+
+namespace squall::server {
+
+class RestService {
+ public:
+  // Listens on config.rest.listen with `threads` server threads. `backend` and `metrics`
+  // must outlive the service, and the backend must answer or drop every callback before the
+  // service is destroyed (stop() waits for requests in flight, up to its timeout).
+  static Result<std::unique_ptr<RestService>> start(const config::Config& config,
+                                                    KvBackend& backend,
+                                                    MetricsRegistry& metrics,
+                                                    std::uint32_t threads);
+  ~RestService();
+  RestService(const RestService&) = delete;
+  RestService& operator=(const RestService&) = delete;
+
+  std::uint16_t port() const { return server_->port(); }
+  // Graceful stop (HttpServer::stop); idempotent.
+  void stop() { server_->stop(); }
+
+ private:
+  RestService(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits);
+
+  RestApi api_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+}  // namespace squall::server
