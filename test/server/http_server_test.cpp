@@ -162,7 +162,7 @@ TEST_CASE("slow or idle connections are cut off by the read and idle timeouts") 
   wait_until([&] { return fixture.server->open_connections() == 1; });
 }
 
-TEST_CASE("keep-alive serves many requests on one connection; pipelined ones in order") {
+TEST_CASE("keep-alive serves many requests on one connection, pipelined ones in order") {
   ServerFixture fixture;
   TestClient client = fixture.client();
   for (int i = 0; i < 50; ++i) {

@@ -77,7 +77,7 @@ TEST_CASE("histograms render cumulative buckets, sum and count") {
           "test_seconds_count{route=\"kv\"} 4\n");
 }
 
-TEST_CASE("label values are escaped; help text too") {
+TEST_CASE("label values and help text are escaped") {
   MetricsRegistry registry;
   registry.counter("test_total", "Line one\nand a \\ backslash.", {{"v", "a\"b\\c\nd"}}).add();
   const std::string text = registry.render();
@@ -86,7 +86,7 @@ TEST_CASE("label values are escaped; help text too") {
   REQUIRE(text.find("test_total{v=\"a\\\"b\\\\c\\nd\"} 1\n") != std::string::npos);
 }
 
-TEST_CASE("a family's label sets are bounded; extra ones share an overflow series") {
+TEST_CASE("a family's label sets are bounded and extra ones share an overflow series") {
   MetricsRegistry registry(3);
   for (int i = 0; i < 10; ++i) {
     registry.counter("test_total", "T.", {{"id", std::to_string(i)}}).add();

@@ -26,7 +26,7 @@ void require_error(const Response& response, unsigned status, std::string_view c
 
 }  // namespace
 
-TEST_CASE("PUT creates (201) then replaces (200); GET returns the value with headers") {
+TEST_CASE("PUT creates (201) then replaces (200), GET returns the value with headers") {
   ServerFixture fixture;
   TestClient client = fixture.client();
 
@@ -69,7 +69,7 @@ TEST_CASE("values are raw bytes, empty values included") {
   REQUIRE(empty.body().empty());
 }
 
-TEST_CASE("GET of an absent key is 404; DELETE then GET is 404; DELETE of absent is 404") {
+TEST_CASE("GET and DELETE of absent or deleted keys are 404") {
   ServerFixture fixture;
   TestClient client = fixture.client();
   require_error(client.get("/v1/kv/missing"), 404, "not_found");
@@ -163,7 +163,7 @@ TEST_CASE("If-Match and If-None-Match: compare-and-swap, create-only, 412 bodies
   REQUIRE(json_of(refused)["current_version"].is_null());
 }
 
-TEST_CASE("conditional DELETE; deleted keys never match If-Match and match If-None-Match") {
+TEST_CASE("conditional DELETE, and deleted keys never match If-Match but match If-None-Match") {
   ServerFixture fixture;
   TestClient client = fixture.client();
   const Version v1 = json_of(client.put("/v1/kv/d", "1"))["version"];
@@ -194,7 +194,7 @@ TEST_CASE("malformed conditional headers are 400") {
   require_error(client.get("/v1/kv/h"), 404, "not_found");  // nothing was written
 }
 
-TEST_CASE("GET at a version or a time; 410 once retention discarded it") {
+TEST_CASE("GET at a version or a time, and 410 once retention discarded it") {
   ServerFixture fixture(test_options(), kvstore::RetentionPolicy{2, 0});
   TestClient client = fixture.client();
   const auto first = json_of(client.put("/v1/kv/t", "one"));

@@ -6,7 +6,7 @@
 namespace squall::server::testing {
 namespace http = boost::beast::http;
 
-TEST_CASE("unknown paths are 404; wrong methods on known paths are 405 with Allow") {
+TEST_CASE("unknown paths are 404, wrong methods on known paths are 405 with Allow") {
   ServerFixture fixture;
   TestClient client = fixture.client();
   for (const char* path : {"/", "/v1", "/v1/kvx", "/v2/kv/a", "/v1/watch", "/healthz/x"}) {
@@ -58,7 +58,7 @@ TEST_CASE("an unknown method token on a known path is 405") {
   REQUIRE(client.get("/healthz").result_int() == 200);  // still the same connection
 }
 
-TEST_CASE("healthz is 200; readyz follows the backend's readiness") {
+TEST_CASE("healthz is 200 and readyz follows the backend's readiness") {
   ServerFixture fixture;
   TestClient client = fixture.client();
   REQUIRE(client.get("/healthz").result_int() == 200);
