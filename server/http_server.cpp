@@ -15,6 +15,7 @@ namespace {
 // Beast's parser takes a 32-bit header limit.
 constexpr std::uint64_t kMaxHeaderLimitBytes = 16ULL << 20;
 constexpr std::uint32_t kMaxThreads = 256;
+constexpr std::uint32_t kAcceptBackoffMs = 50;
 constexpr std::string_view kRefusal =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
     "Retry-After: 1\r\nConnection: close\r\nContent-Length: 65\r\n\r\n"
@@ -136,6 +137,7 @@ Status HttpServer::listen() {
   if (error) return invalid_argument("bad listen address: " + shared_->options.host);
   const tcp::endpoint endpoint(address, shared_->options.port);
   auto& acceptor = shared_->acceptor.emplace(net::make_strand(shared_->io));
+  shared_->accept_backoff.emplace(acceptor.get_executor());
   acceptor.open(endpoint.protocol(), error);
   if (!error) acceptor.set_option(net::socket_base::reuse_address(true), error);
   if (!error) acceptor.bind(endpoint, error);
@@ -149,27 +151,39 @@ Status HttpServer::listen() {
 }
 
 void HttpServer::accept() {
-  Shared& shared = *shared_;
-  shared.acceptor->async_accept(
-      net::make_strand(shared.io), [this, &shared](boost::system::error_code error,
-                                                   tcp::socket socket) {
-        if (shared.stopping.load() || !shared.acceptor->is_open()) return;
-        if (error) {
-          logger("server")->warn("accept failed: {}", error.message());
-        } else if (open_connections() >= shared.options.max_connections) {
-          // Best effort, never blocking: a fresh socket's send buffer takes this at once.
-          boost::system::error_code ignored;
-          socket.non_blocking(true, ignored);
-          socket.write_some(net::buffer(kRefusal.data(), kRefusal.size()), ignored);
-          socket.shutdown(tcp::socket::shutdown_both, ignored);
-          if (shared.connections_refused != nullptr) shared.connections_refused->add();
-        } else {
-          auto session = std::make_shared<HttpSession>(std::move(socket), shared);
-          shared.add(session);
-          net::dispatch(session->executor(), [session] { session->start(); });
-        }
-        accept();
+  shared_->acceptor->async_accept(
+      net::make_strand(shared_->io),
+      [this](boost::system::error_code error, tcp::socket socket) {
+        on_accept(error, std::move(socket));
       });
+}
+
+// On the acceptor's strand.
+void HttpServer::on_accept(boost::system::error_code error, tcp::socket socket) {
+  Shared& shared = *shared_;
+  if (shared.stopping.load() || !shared.acceptor->is_open()) return;
+  if (error) {
+    // Out of descriptors, typically: back off instead of spinning on the failing accept.
+    logger("server")->warn("accept failed: {}", error.message());
+    shared.accept_backoff->expires_after(std::chrono::milliseconds(kAcceptBackoffMs));
+    shared.accept_backoff->async_wait([this](boost::system::error_code) {
+      if (!shared_->stopping.load()) accept();
+    });
+    return;
+  }
+  if (open_connections() >= shared.options.max_connections) {
+    // Best effort, never blocking: a fresh socket's send buffer takes this at once.
+    boost::system::error_code ignored;
+    socket.non_blocking(true, ignored);
+    socket.write_some(net::buffer(kRefusal.data(), kRefusal.size()), ignored);
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    if (shared.connections_refused != nullptr) shared.connections_refused->add();
+  } else {
+    auto session = std::make_shared<HttpSession>(std::move(socket), shared);
+    shared.add(session);
+    net::dispatch(session->executor(), [session] { session->start(); });
+  }
+  accept();
 }
 
 std::size_t HttpServer::open_connections() const {
@@ -186,6 +200,7 @@ void HttpServer::stop() {
     net::post(shared.acceptor->get_executor(), [&shared] {
       boost::system::error_code ignored;
       shared.acceptor->close(ignored);
+      shared.accept_backoff->cancel();
     });
   }
   std::vector<std::shared_ptr<HttpSession>> open;

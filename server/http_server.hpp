@@ -22,6 +22,8 @@
 #include <memory>
 #include <string>
 
+#include <boost/asio/ip/tcp.hpp>
+
 #include "common/status.hpp"
 #include "config/config.hpp"
 #include "server/http_types.hpp"
@@ -73,6 +75,7 @@ class HttpServer {
   HttpServer() = default;
   Status listen();
   void accept();
+  void on_accept(boost::system::error_code error, boost::asio::ip::tcp::socket socket);
 
   std::unique_ptr<Shared> shared_;
   std::uint16_t port_ = 0;

@@ -39,6 +39,7 @@ struct HttpServer::Shared {
   // handlers hold, and they unregister themselves.
   boost::asio::io_context io;
   std::optional<boost::asio::ip::tcp::acceptor> acceptor;
+  std::optional<boost::asio::steady_timer> accept_backoff;  // on the acceptor's strand
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
   std::vector<std::thread> threads;
 
