@@ -166,11 +166,13 @@ Result<WatchCursor> WatchCursor::decode(std::string_view text) {
   std::span<const std::byte> body(bytes.data(), bytes.size() - kCheckBytes);
   std::uint32_t check = 0;
   ByteReader check_reader(std::span<const std::byte>(bytes).subspan(body.size()));
-  SQUALL_ASSERT(check_reader.get(check), "cursor check bytes missing");
+  bool have_check = check_reader.get(check);
+  SQUALL_ASSERT(have_check, "cursor check bytes missing");
   if (check != crc32c(body)) return malformed("check mismatch (damaged or not a cursor)");
   ByteReader reader(body);
   std::uint8_t format = 0;
-  SQUALL_ASSERT(reader.get(format), "cursor format byte missing");
+  bool have_format = reader.get(format);
+  SQUALL_ASSERT(have_format, "cursor format byte missing");
   if (format != kFormat) return malformed(fmt::format("unknown format {}", format));
   WatchCursor cursor;
   SQUALL_TRY(decode_positions(reader, cursor.positions_));

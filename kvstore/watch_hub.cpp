@@ -267,6 +267,7 @@ Result<std::unique_ptr<Watcher>> WatchHub::subscribe(const Topic& topic,
 // queued live. The replay covers (start, position] per shard.
 Status WatchHub::register_watcher(WatcherState& state, const WatchStart& start) {
   std::lock_guard lock(mutex_);
+  if (shard_count() == 0) return unavailable("no shard is served yet");
   if (index_.member_count() >= options_.max_watchers) {
     return unavailable(fmt::format("{} watchers open, the limit", options_.max_watchers));
   }
@@ -310,6 +311,14 @@ Status WatchHub::resolve_start(WatcherState& state, const WatchStart& start) {
                                 "for this topic: {})", shard.id, range.from,
                                 oldest_position(shard, state.topic)));
     }
+  }
+  // Nothing to replay (a start `now`, or at the positions): go live at once, holding no
+  // replay state. The subscribing thread still owns the watcher's consumer side here.
+  bool nothing = std::all_of(state.replay.begin(), state.replay.end(),
+                             [](const ReplayRange& r) { return r.from >= r.to; });
+  if (nothing) {
+    state.replay = {};
+    state.replay_done = true;
   }
   return Status::ok();
 }

@@ -137,7 +137,8 @@ class WatchHub {
 
   // Opens a watcher. invalid_argument: bad topic, options, or a cursor naming a shard not
   // served here; out_of_range: the start is older than what can be replayed; unavailable:
-  // max_watchers open. A cursor that omits a served shard starts that shard at version 0.
+  // max_watchers open, or no shard added yet. A cursor that omits a served shard starts
+  // that shard at version 0.
   Result<std::unique_ptr<Watcher>> subscribe(const Topic& topic, const WatchStart& start,
                                              WatchOptions options);
 

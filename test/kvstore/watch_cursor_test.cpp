@@ -116,6 +116,8 @@ TEST_CASE("Malformed watch cursors are invalid_argument", "[watch][cursor]") {
   // The byte grammar, hand-made: format 1, one shard (id 2, version 5).
   REQUIRE(decode_code(sealed({1, 1, 2, 5})) == Code::ok);
   REQUIRE(WatchCursor::decode(sealed({1, 1, 2, 5}))->get(ShardId{2}) == 5U);
+  // The example of docs/watch.md: the encoder writes exactly the documented bytes.
+  REQUIRE(good == sealed({1, 1, 2, 0x85, 0x80, 0x80, 0x80, 0x10}));
   // Two shards 1 and 3 (gap 1 after shard 1).
   REQUIRE(WatchCursor::decode(sealed({1, 2, 1, 9, 1, 8}))->get(ShardId{3}) == 8U);
 

@@ -1,4 +1,5 @@
 // Watch hub behaviour: matching, durable gating, order, cursors, slow watchers, closing.
+#include <algorithm>
 #include <atomic>
 #include <string>
 #include <vector>
@@ -134,7 +135,7 @@ TEST_CASE("Nothing is emitted before the persistence frontier passes it", "[watc
   REQUIRE(hub->stats().emitted == 10);
 }
 
-TEST_CASE("Events arrive in version order per shard; frontiers are per shard",
+TEST_CASE("Events arrive in version order per shard and frontiers are per shard",
           "[watch][hub]") {
   auto hub = make_hub({}, 2);
   Feed feed(*hub);
@@ -249,12 +250,16 @@ TEST_CASE("Subscriptions with bad topics, options or cursors are refused", "[wat
   REQUIRE(code(Topic::for_prefix(""), WatchStart::now()) == Code::ok);
 
   REQUIRE(hub->add_shard(kShard0, 0, nullptr).code() == Code::already_exists);
+  auto empty = WatchHub::create({});
+  REQUIRE(empty.is_ok());
+  REQUIRE((*empty)->subscribe(Topic::for_key("k"), WatchStart::now(), {}).status().code() ==
+          Code::unavailable);
   WatchHubOptions bad;
   bad.journal_events = 0;
   REQUIRE(WatchHub::create(bad).status().code() == Code::invalid_argument);
 }
 
-TEST_CASE("A slow watcher is dropped; resuming from its cursor yields exactly what it missed",
+TEST_CASE("A slow watcher is dropped and resuming from its cursor yields exactly what it missed",
           "[watch][hub]") {
   auto hub = make_hub();
   Feed feed(*hub);
@@ -423,7 +428,7 @@ TEST_CASE("A cursor ahead of this node's frontier skips what it has seen", "[wat
   REQUIRE(versions(drain(*watcher)) == std::vector<Version>{4, 5});
 }
 
-TEST_CASE("Shards added later are watched from their start; cursors name them",
+TEST_CASE("Shards added later are watched from their start and cursors name them",
           "[watch][hub]") {
   auto hub = make_hub();
   Feed feed(*hub);
