@@ -1,3 +1,5 @@
 # Membership: failure-driven view change with ragged trim (docs/core.md, "View change").
 target_sources(squall_core PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/membership.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/membership_decide.cpp
   ${CMAKE_CURRENT_LIST_DIR}/view_log.cpp)
