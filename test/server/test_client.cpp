@@ -56,6 +56,11 @@ bool TestClient::send_raw(std::string_view bytes) {
   return !error;
 }
 
+void TestClient::shutdown_send() {
+  beast::error_code ignored;
+  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+}
+
 bool TestClient::read_response(Response& response) {
   http::response_parser<http::string_body> parser;
   parser.body_limit(64ULL << 20);

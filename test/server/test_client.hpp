@@ -44,6 +44,8 @@ class TestClient {
 
   // Writes raw bytes; false when the connection failed.
   bool send_raw(std::string_view bytes);
+  // Half-closes the connection: the server reads end-of-stream after what was sent.
+  void shutdown_send();
   // Reads one response after raw writes; false on EOF, an error or the deadline.
   bool read_response(Response& response);
   // Reads until the server closes the connection (true) or the deadline passes (false);
