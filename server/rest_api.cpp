@@ -82,7 +82,7 @@ std::string_view RestApi::route_name(Route route) {
 }
 
 // Wraps `respond` so the answer is counted: requests by route, method and status, and
-// latency by route and method. Labels come from bounded sets (routes, Beast's verbs).
+// latency by route, method and status. Labels come from bounded sets (routes, Beast's verbs).
 HttpResponder RestApi::counted(Route route, std::string_view method,
                                const HttpResponder& respond) {
   const auto start = Clock::now();
@@ -97,8 +97,9 @@ HttpResponder RestApi::counted(Route route, std::string_view method,
         .add();
     registry_
         .histogram("squall_http_request_duration_seconds",
-                   "Time from a request's arrival to its answer, by route.",
-                   latency_buckets_seconds(), {{"route", name}, {"method", method}})
+                   "Time from a request's arrival to its answer, by route and status.",
+                   latency_buckets_seconds(),
+                   {{"route", name}, {"method", method}, {"status", status}})
         .observe(seconds);
     respond(std::move(response));
   });

@@ -119,8 +119,11 @@ TEST_CASE("metrics count requests by route, method and status, with latency hist
   REQUIRE(has("squall_http_requests_total{route=\"unknown\",method=\"GET\",status=\"404\"} 1"));
   REQUIRE(has("# TYPE squall_http_request_duration_seconds histogram"));
   REQUIRE(has("squall_http_request_duration_seconds_bucket{route=\"kv\",method=\"GET\","
-              "le=\"+Inf\"} 3"));
-  REQUIRE(has("squall_http_request_duration_seconds_count{route=\"kv\",method=\"GET\"} 3"));
+              "status=\"200\",le=\"+Inf\"} 2"));
+  REQUIRE(has("squall_http_request_duration_seconds_count{route=\"kv\",method=\"GET\","
+              "status=\"200\"} 2"));
+  REQUIRE(has("squall_http_request_duration_seconds_count{route=\"kv\",method=\"GET\","
+              "status=\"404\"} 1"));
   REQUIRE(has("# TYPE squall_http_connections_open gauge"));
   REQUIRE(has("squall_http_connections_open 1"));
 }
