@@ -2,4 +2,5 @@
 target_sources(squall_core PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/membership.cpp
   ${CMAKE_CURRENT_LIST_DIR}/membership_decide.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/view_change.cpp
   ${CMAKE_CURRENT_LIST_DIR}/view_log.cpp)

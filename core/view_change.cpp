@@ -1,0 +1,229 @@
+#include "core/view_change.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "common/assert.hpp"
+#include "common/log.hpp"
+
+namespace squall::core {
+
+Result<std::unique_ptr<ViewManager>> ViewManager::create(const View& first,
+                                                         ViewManagerOptions options,
+                                                         ViewHost& host,
+                                                         HybridLogicalClock& clock,
+                                                         ViewLog& log) {
+  if (!first.contains(options.self)) {
+    return invalid_argument(fmt::format("node {} is not in view {}", options.self, first.id()));
+  }
+  std::optional<ViewRecord> last = log.last_view();
+  if (!last || last->id != first.id()) SQUALL_TRY(log.append(ViewRecord::of(first)));
+  std::unique_ptr<ViewManager> manager(new ViewManager(std::move(options), host, clock, log));
+  Result<std::unique_ptr<Epoch>> epoch = manager->build(first, nullptr);
+  if (!epoch) return epoch.status();
+  manager->current_ = std::move(*epoch);
+  SQUALL_TRY(manager->connect(*manager->current_));
+  ++manager->views_installed_;
+  host.installed(manager->view());
+  return manager;
+}
+
+ViewManager::ViewManager(ViewManagerOptions options, ViewHost& host, HybridLogicalClock& clock,
+                         ViewLog& log)
+    : options_(std::move(options)), host_(host), clock_(clock), log_(log) {}
+
+ViewManager::~ViewManager() = default;
+
+OrderedGroup* ViewManager::group(ShardId shard) {
+  for (std::size_t i = 0; i < current_->shards.size(); ++i) {
+    if (current_->shards[i] == shard) return current_->groups[i].get();
+  }
+  return nullptr;
+}
+
+Result<std::unique_ptr<ViewManager::Epoch>> ViewManager::build(const View& view,
+                                                               const Epoch* previous) {
+  auto epoch = std::make_unique<Epoch>();
+  epoch->view = std::make_unique<View>(view);
+  Result<fabric::Transport*> transport = host_.transport_for(view);
+  if (!transport) return transport.status();
+  epoch->transport = *transport;
+  // Suspicions are not carried over: a member the old view suspected after its decision may
+  // only have retired the old view's table; a dead one is suspected again by its silence.
+  Result<std::unique_ptr<Membership>> membership = Membership::create(
+      *epoch->view, options_.self, options_.membership, *epoch->transport, log_);
+  if (!membership) return membership.status();
+  epoch->membership = std::move(*membership);
+  Membership* members = epoch->membership.get();
+  for (ShardId shard : view.shards_of(options_.self)) {
+    OrderedGroupOptions group_options = shard_group_options(view, shard, options_.self);
+    group_options.heartbeat_ms = options_.heartbeat_ms;
+    group_options.failure_timeout_ms = options_.failure_timeout_ms;
+    if (previous != nullptr) {
+      auto at = std::find(previous->shards.begin(), previous->shards.end(), shard);
+      if (at != previous->shards.end()) {
+        const OrderedGroup& old = *previous->groups[static_cast<std::size_t>(
+            at - previous->shards.begin())];
+        group_options.last_timestamp = old.delivered_timestamp();
+        group_options.persisted_floor = old.persisted_frontier();
+      }
+    }
+    host_.configure(group_options);
+    OrderedGroupCallbacks callbacks;
+    callbacks.suspected = [members](NodeId node, const std::string& reason) {
+      members->suspect(node, "shard group: " + reason);
+    };
+    callbacks.failed = [this](const Status& reason) {
+      stop("the state machine refused an update: " + reason.to_string());
+    };
+    callbacks.persisted = [this, shard](Version frontier) { host_.persisted(shard, frontier); };
+    Result<std::unique_ptr<OrderedGroup>> group = OrderedGroup::create(
+        group_options, *epoch->transport, host_.state_machine(shard), clock_, callbacks);
+    if (!group) return group.status();
+    epoch->shards.push_back(shard);
+    epoch->groups.push_back(std::move(*group));
+  }
+  return epoch;
+}
+
+Status ViewManager::connect(Epoch& epoch) {
+  for (const Member& member : epoch.view->members()) {
+    if (member.id == options_.self) continue;
+    SQUALL_TRY(epoch.transport->add_peer(member.id, member.address));
+  }
+  return Status::ok();
+}
+
+void ViewManager::poll(Epoch& epoch) {
+  events_.clear();
+  epoch.transport->poll(events_, options_.max_events_per_step);
+  for (const fabric::Event& event : events_) {
+    if (epoch.membership->handle(event)) continue;
+    for (auto& group : epoch.groups) {
+      if (group->handle(event)) break;
+    }
+  }
+}
+
+void ViewManager::step_epoch(Epoch& epoch, std::uint64_t now_us) {
+  poll(epoch);
+  for (auto& group : epoch.groups) group->step(now_us);
+  epoch.membership->step(now_us);
+}
+
+void ViewManager::step(std::uint64_t now_us) {
+  if (state_ == ViewManagerState::stopped) return;
+  for (auto& epoch : retiring_) step_epoch(*epoch, now_us);
+  step_epoch(*current_, now_us);
+  retire_spread();
+  advance_change();
+}
+
+void ViewManager::advance_change() {
+  Epoch& epoch = *current_;
+  Membership& membership = *epoch.membership;
+  if (state_ == ViewManagerState::stopped) return;
+  if (membership.state() == MembershipState::stopped) {
+    stop(membership.stop_reason());
+    return;
+  }
+  bool any_wedged = std::any_of(epoch.groups.begin(), epoch.groups.end(),
+                                [](const auto& group) { return group->wedged(); });
+  if (membership.state() == MembershipState::running && !any_wedged) return;
+  state_ = ViewManagerState::changing;
+  if (!membership.reported_wedged()) {
+    // Wedging freezes each group's received counts: what we report is final.
+    std::vector<std::vector<std::uint64_t>> received;
+    for (auto& group : epoch.groups) {
+      group->wedge();
+      received.push_back(group->received_slots());
+    }
+    membership.report_wedged(received);
+  }
+  if (membership.state() != MembershipState::decided) return;
+  if (!epoch.trimmed) {
+    const ViewChangeDecision& decision = *membership.decision();
+    for (std::size_t i = 0; i < epoch.groups.size(); ++i) {
+      Result<std::size_t> delivered =
+          epoch.groups[i]->deliver_trim(decision.trims[epoch.shards[i].value]);
+      if (!delivered) {
+        stop(fmt::format("ragged trim of shard {}: {}", epoch.shards[i],
+                         delivered.status().to_string()));
+        return;
+      }
+    }
+    epoch.trimmed = true;
+  }
+  if (trimmed_and_persisted()) install_next();
+}
+
+bool ViewManager::trimmed_and_persisted() {
+  for (std::size_t i = 0; i < current_->groups.size(); ++i) {
+    Version persisted = host_.state_machine(current_->shards[i]).persisted_version();
+    if (persisted < current_->groups[i]->delivered_version()) return false;
+  }
+  return true;
+}
+
+void ViewManager::install_next() {
+  const View& old_view = *current_->view;
+  const ViewChangeDecision& decision = *current_->membership->decision();
+  Result<View> next = View::make(ViewId{old_view.id().value + 1}, decision.next_members,
+                                 old_view.layout(), &old_view);
+  if (!next) {
+    stop("cannot make the next view: " + next.status().to_string());
+    return;
+  }
+  Status logged = log_.append(ViewRecord::of(*next));
+  if (!logged.is_ok()) {
+    stop("cannot log the next view: " + logged.to_string());
+    return;
+  }
+  Result<std::unique_ptr<Epoch>> epoch = build(*next, current_.get());
+  if (!epoch) {
+    stop("cannot build the next view: " + epoch.status().to_string());
+    return;
+  }
+  // Whatever a waiter waits for was either delivered by the trim (and is carried in the next
+  // view's floor) or discarded; the owner re-sends what was not delivered.
+  for (auto& group : current_->groups) {
+    group->abort_waiters(unavailable("view change: re-send if the update was not delivered"));
+  }
+  retiring_.push_back(std::move(current_));
+  current_ = std::move(*epoch);
+  Status connected = connect(*current_);
+  if (!connected.is_ok()) {
+    stop("cannot connect the next view: " + connected.to_string());
+    return;
+  }
+  ++views_installed_;
+  state_ = ViewManagerState::running;
+  logger("core")->info("node {}: installed view {} with {} members", options_.self,
+                       current_->view->id(), current_->view->size());
+  host_.installed(*current_->view);
+}
+
+void ViewManager::retire_spread() {
+  for (auto it = retiring_.begin(); it != retiring_.end();) {
+    const Membership& membership = *(*it)->membership;
+    if (membership.decision_spread() || membership.state() == MembershipState::stopped) {
+      ViewId id = (*it)->view->id();
+      it = retiring_.erase(it);
+      host_.retire(id);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void ViewManager::stop(std::string reason) {
+  if (state_ == ViewManagerState::stopped) return;
+  state_ = ViewManagerState::stopped;
+  stop_reason_ = std::move(reason);
+  for (auto& group : current_->groups) group->wedge();
+  logger("core")->warn("node {}: stopped: {}", options_.self, stop_reason_);
+  host_.stopped(stop_reason_);
+}
+
+}  // namespace squall::core

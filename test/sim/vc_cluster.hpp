@@ -1,0 +1,146 @@
+// VcCluster: whole clusters with view changes in one thread — N nodes, each running a
+// core::ViewManager over the simulated fabric, a LogStateMachine per shard, a steady random
+// workload, and faults (crashes of nodes, partitions) at chosen times.
+//
+// Each node gets a fresh endpoint per view (endpoint id = view * 100 + node) behind an
+// EpochTransport that shows peers by their node ids, so groups and memberships see the same
+// NodeIds in every view. Crashing a node crashes all its endpoints (and any created later);
+// a partition cuts every endpoint pair across the sides (also those created later).
+// check() verifies the invariants of docs/core.md, "View change" (simulation).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/hlc.hpp"
+#include "core/view_change.hpp"
+#include "fabric/sim_network.hpp"
+#include "log_state_machine.hpp"
+
+namespace squall::sim {
+
+struct VcOptions {
+  std::size_t nodes = 5;
+  core::ShardLayout layout{.shards = 1, .replicas_per_shard = 5};
+  std::uint32_t window = 4;
+  std::uint64_t smc_payload_bytes = 128;
+  std::uint64_t heartbeat_ms = 1;
+  std::uint64_t failure_timeout_ms = 30;
+  std::uint64_t tick_us = 50;
+  std::uint64_t persist_max_us = 500;
+  std::uint32_t send_percent = 20;  // chance per tick and shard that a node sends an update
+  bool majority_rule = true;
+};
+
+class VcCluster;
+
+// A view's endpoint of one node, showing peers by node id.
+class EpochTransport final : public fabric::Transport {
+ public:
+  EpochTransport(VcCluster& cluster, fabric::SimTransport& base, std::uint32_t view)
+      : cluster_(cluster), base_(base), view_(view) {}
+  NodeId self() const override;
+  Status register_region(fabric::RegionId id, std::span<std::byte> memory) override {
+    return base_.register_region(id, memory);
+  }
+  Status add_peer(NodeId peer, const fabric::PeerAddress& address) override;
+  void remove_peer(NodeId peer) override;
+  Status write(const fabric::WriteRequest& request) override;
+  Status send(NodeId peer, std::span<const std::byte> message) override;
+  std::size_t poll(std::vector<fabric::Event>& out, std::size_t max_events) override;
+  std::size_t max_message_bytes() const override { return base_.max_message_bytes(); }
+
+ private:
+  VcCluster& cluster_;
+  fabric::SimTransport& base_;
+  std::uint32_t view_;
+};
+
+// One delivered update as the checker compares it.
+struct VcDelivery {
+  Version version = 0;
+  HlcTimestamp timestamp = 0;
+  NodeId sender;
+  std::uint64_t sender_index = 0;
+  std::uint64_t payload_hash = 0;
+  bool operator==(const VcDelivery&) const = default;
+};
+
+class VcNode final : public core::ViewHost {
+ public:
+  VcNode(VcCluster& cluster, NodeId id);
+
+  Result<fabric::Transport*> transport_for(const core::View& view) override;
+  core::StateMachine& state_machine(ShardId shard) override;
+  void configure(core::OrderedGroupOptions& options) override;
+  void installed(const core::View& view) override;
+  void retire(ViewId view) override;
+  void stopped(const std::string& reason) override;
+  void persisted(ShardId shard, Version frontier) override;
+
+  void tick();
+  LogStateMachine& machine(ShardId shard);
+
+  VcCluster& cluster;
+  NodeId id;
+  HybridLogicalClock hlc;
+  core::MemoryViewLog log;
+  std::unique_ptr<core::ViewManager> manager;
+  std::map<std::uint32_t, std::unique_ptr<LogStateMachine>> machines;  // by shard
+  std::map<std::uint32_t, std::unique_ptr<EpochTransport>> transports;  // by view id
+  // (view id, members) of every view installed, in order.
+  std::vector<std::pair<std::uint32_t, std::vector<NodeId>>> installed_views;
+  std::map<std::uint32_t, Version> frontier;  // by shard: highest reported
+  std::map<std::uint32_t, std::size_t> acked_scan;  // by shard: log entries already marked
+  std::optional<std::string> stop_reason;
+  bool crashed = false;
+  std::uint64_t sent = 0;
+};
+
+class VcCluster {
+ public:
+  VcCluster(fabric::SimOptions sim, VcOptions options);
+
+  // The endpoint of `node` for `view`, created on first use (crashed if the node is).
+  fabric::SimTransport& endpoint(NodeId node, std::uint32_t view);
+  static NodeId endpoint_id(NodeId node, std::uint32_t view) {
+    return NodeId{view * 100 + node.value};
+  }
+  static NodeId node_of(NodeId endpoint) { return NodeId{endpoint.value % 100}; }
+
+  void crash(NodeId node, fabric::CrashDetection detection);
+  // Cuts every link between the two sides (now and for endpoints created later).
+  void partition(const std::vector<NodeId>& side_a, const std::vector<NodeId>& side_b);
+  void run_for(std::uint64_t duration_us) { network.run_for(duration_us); }
+  void stop_workload() { workload_on_ = false; }
+  bool workload_on() const { return workload_on_; }
+
+  // Nodes neither crashed nor stopped.
+  std::vector<VcNode*> survivors();
+  // Breaks of the invariants (empty when all hold). `final_check`: the run is quiescent, so
+  // survivors' logs must be equal in full.
+  std::vector<std::string> check(bool final_check);
+
+  fabric::SimNetwork network;
+  VcOptions options;
+  std::optional<core::View> first_view;
+  std::vector<std::unique_ptr<VcNode>> nodes;
+  // Acknowledged updates (persisted on all members of their shard), by shard: payload hashes.
+  std::map<std::uint32_t, std::set<std::uint64_t>> acked;
+
+ private:
+  void arm(std::size_t index);
+  void check_views(std::vector<std::string>& problems);
+  void check_logs(bool final_check, std::vector<std::string>& problems);
+
+  std::map<std::uint32_t, std::vector<NodeId>> endpoints_;  // node -> its endpoints
+  std::set<std::pair<std::uint32_t, std::uint32_t>> cuts_;  // node pairs, both orders
+  bool workload_on_ = true;
+};
+
+}  // namespace squall::sim

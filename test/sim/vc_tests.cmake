@@ -1,0 +1,4 @@
+# View-change simulations (docs/core.md, "View change").
+squall_test(test_sim_vc
+  SOURCES log_state_machine.cpp vc_cluster.cpp vc_checks.cpp vc_sim_test.cpp
+  LIBS squall_core)
