@@ -143,7 +143,7 @@ void VcCluster::arm(std::size_t index) {
   network.schedule_after(options.tick_us, [this, index] {
     VcNode& node = *nodes[index];
     if (node.crashed || node.stop_reason) return;
-    node.tick();
+    if (!node.paused) node.tick();
     arm(index);
   });
 }
@@ -154,6 +154,7 @@ fabric::SimTransport& VcCluster::endpoint(NodeId node, std::uint32_t view) {
   fabric::SimTransport& created = network.add_node(id);
   endpoints_[node.value].push_back(id);
   if (nodes.at(node.value - 1)->crashed) network.crash(id, fabric::CrashDetection::reset);
+  if (nodes.at(node.value - 1)->paused) network.pause(id);
   for (const auto& [a, b] : cuts_) {
     if (a != node.value) continue;
     for (NodeId other : endpoints_[b]) network.partition(id, other);
@@ -165,6 +166,20 @@ void VcCluster::crash(NodeId node, fabric::CrashDetection detection) {
   nodes.at(node.value - 1)->crashed = true;
   for (NodeId id : endpoints_[node.value]) {
     if (!network.is_crashed(id)) network.crash(id, detection);
+  }
+}
+
+void VcCluster::pause(NodeId node) {
+  nodes.at(node.value - 1)->paused = true;
+  for (NodeId id : endpoints_[node.value]) {
+    if (network.is_running(id)) network.pause(id);
+  }
+}
+
+void VcCluster::resume(NodeId node) {
+  nodes.at(node.value - 1)->paused = false;
+  for (NodeId id : endpoints_[node.value]) {
+    if (network.is_paused(id)) network.resume(id);
   }
 }
 

@@ -99,6 +99,7 @@ class VcNode final : public core::ViewHost {
   std::map<std::uint32_t, std::size_t> acked_scan;  // by shard: log entries already marked
   std::optional<std::string> stop_reason;
   bool crashed = false;
+  bool paused = false;
   std::uint64_t sent = 0;
 };
 
@@ -114,6 +115,10 @@ class VcCluster {
   static NodeId node_of(NodeId endpoint) { return NodeId{endpoint.value % 100}; }
 
   void crash(NodeId node, fabric::CrashDetection detection);
+  // SIGSTOP / SIGCONT of a node: its endpoints (also those created meanwhile) hold their
+  // traffic and it does not tick.
+  void pause(NodeId node);
+  void resume(NodeId node);
   // Cuts every link between the two sides (now and for endpoints created later).
   void partition(const std::vector<NodeId>& side_a, const std::vector<NodeId>& side_b);
   void run_for(std::uint64_t duration_us) { network.run_for(duration_us); }

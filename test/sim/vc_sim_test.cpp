@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -67,10 +68,12 @@ std::pair<std::uint64_t, std::uint64_t> seed_range(std::uint64_t full) {
 }
 
 // Crashes `count` random nodes (rank 0, the leader, more often than others) at random times.
-void crash_some(VcCluster& cluster, fabric::SimRandom& random, std::size_t count) {
+void crash_some(VcCluster& cluster, fabric::SimRandom& random, std::size_t count,
+                std::optional<NodeId> spare = std::nullopt) {
   std::vector<NodeId> dead;
-  while (dead.size() < count) {
-    std::uint32_t pick = random.below(3) == 0
+  if (spare) dead.push_back(*spare);  // never crashed: it is the paused one
+  while (dead.size() < count + (spare ? 1 : 0)) {
+    std::uint32_t pick = random.below(3) == 0 && !cluster.survivors().empty()
                              ? cluster.survivors().front()->id.value
                              : static_cast<std::uint32_t>(random.between(1, cluster.nodes.size()));
     NodeId victim{pick};
@@ -89,8 +92,10 @@ struct Totals {
   std::uint64_t delivered = 0;
   std::uint64_t acked = 0;
   std::uint64_t leader_changes = 0;
+  std::uint64_t stopped_alive = 0;  // removed or cut off while alive, then stopped
   void add(VcCluster& cluster) {
     ++runs;
+    for (const auto& each : cluster.nodes) stopped_alive += each->stop_reason && !each->crashed;
     VcNode& node = *cluster.survivors().front();
     views += node.installed_views.size() - 1;
     for (const auto& [shard, machine] : node.machines) delivered += machine->log().size();
@@ -102,11 +107,12 @@ struct Totals {
   }
   void print(const char* what) const {
     std::printf("%s: %llu seeds, %llu view changes (%llu with a new leader), %llu updates "
-                "delivered at one survivor, %llu acknowledged\n", what,
+                "delivered at one survivor, %llu acknowledged, %llu live nodes stopped\n", what,
                 static_cast<unsigned long long>(runs), static_cast<unsigned long long>(views),
                 static_cast<unsigned long long>(leader_changes),
                 static_cast<unsigned long long>(delivered),
-                static_cast<unsigned long long>(acked));
+                static_cast<unsigned long long>(acked),
+                static_cast<unsigned long long>(stopped_alive));
   }
 };
 
@@ -139,7 +145,21 @@ TEST_CASE("view change: random minority crashes, leaders included, many seeds") 
     VcCluster cluster(scenario.sim, scenario.options);
     fabric::SimRandom random(seed * 31 + 7);
     cluster.run_for(random.between(2'000, 10'000));
-    crash_some(cluster, random, random.between(1, (scenario.options.nodes - 1) / 2));
+    std::size_t budget = (scenario.options.nodes - 1) / 2;
+    std::size_t crashes = random.between(1, budget);
+    // A pause (SIGSTOP) of a live node, shorter or longer than the failure timeout: a long
+    // one gets an alive node removed, which must then stop on its own.
+    std::optional<NodeId> paused;
+    if (crashes < budget && random.below(2) == 0) {
+      paused = NodeId{static_cast<std::uint32_t>(random.between(1, scenario.options.nodes))};
+      cluster.pause(*paused);
+      cluster.run_for(random.between(0, 10'000));
+    }
+    crash_some(cluster, random, crashes, paused);
+    if (paused) {
+      cluster.run_for(random.between(0, 50'000));
+      if (!cluster.nodes[paused->value - 1]->crashed) cluster.resume(*paused);
+    }
     cluster.run_for(120'000);
     require_ok(cluster, scenario, false);
     cluster.stop_workload();
