@@ -65,6 +65,11 @@ void VcNode::configure(core::OrderedGroupOptions& options) {
   options.window = cluster.options.window;
   options.smc_payload_bytes = cluster.options.smc_payload_bytes;
   options.send_queue_messages = 16;
+  if (cluster.options.large) {
+    options.large = cluster.options.large;
+    options.large->region = 2 * options.shard.value + 2;
+    options.large->group_id = options.shard.value;
+  }
 }
 
 void VcNode::installed(const core::View& view) {
@@ -97,15 +102,22 @@ void VcNode::tick() {
     for (ShardId shard : manager->view().shards_of(id)) {
       if (cluster.network.random().below(100) >= cluster.options.send_percent) continue;
       core::OrderedGroup* group = manager->group(shard);
-      std::size_t size =
-          8 + cluster.network.random().below(group->options().max_small_payload_bytes() - 7);
+      fabric::SimRandom& random = cluster.network.random();
+      std::size_t small = group->options().max_small_payload_bytes();
+      std::size_t size = 8 + random.below(small - 7);
+      if (group->options().large && random.below(100) < cluster.options.large_percent) {
+        size = random.between(small + 1, group->options().max_payload_bytes());
+      }
       Bytes payload(size, std::byte{0x5A});
       std::uint64_t tag = (std::uint64_t{id.value} << 48) | (std::uint64_t{shard.value} << 40) |
                           sent;
       for (std::size_t i = 0; i < 8; ++i) {
         payload[i] = static_cast<std::byte>(tag >> (8 * i));
       }
-      if (group->send(payload).is_ok()) ++sent;
+      if (group->send(payload).is_ok()) {
+        ++sent;
+        large_sent += size > small ? 1 : 0;
+      }
     }
   }
   manager->step(cluster.network.now_us());

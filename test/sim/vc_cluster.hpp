@@ -35,6 +35,10 @@ struct VcOptions {
   std::uint64_t persist_max_us = 500;
   std::uint32_t send_percent = 20;  // chance per tick and shard that a node sends an update
   bool majority_rule = true;
+  // Set: updates larger than a slot travel by RDMC (region 2·shard + 2, group id = shard);
+  // large_percent of the updates are large.
+  std::optional<core::LargeMessageOptions> large;
+  std::uint32_t large_percent = 0;
 };
 
 class VcCluster;
@@ -101,6 +105,7 @@ class VcNode final : public core::ViewHost {
   bool crashed = false;
   bool paused = false;
   std::uint64_t sent = 0;
+  std::uint64_t large_sent = 0;  // accepted updates larger than a slot
 };
 
 class VcCluster {

@@ -26,7 +26,8 @@ struct Scenario {
     out << "seed " << sim.seed << ": " << options.nodes << " nodes, "
         << options.layout.shards << " shards, window " << options.window << ", slot "
         << options.smc_payload_bytes << " B, tick " << options.tick_us << " us, delays "
-        << sim.min_delay_us << ".." << sim.max_delay_us << " us";
+        << sim.min_delay_us << ".." << sim.max_delay_us << " us, large "
+        << options.large_percent << "%";
     return out.str();
   }
 };
@@ -49,6 +50,15 @@ Scenario draw(std::uint64_t seed) {
   options.tick_us = random.between(40, 120);
   options.persist_max_us = random.between(0, 2'000);
   options.failure_timeout_ms = 20;
+  if (random.below(3) == 0) {
+    core::LargeMessageOptions large;
+    large.block_size_bytes = random.between(16, 512);
+    large.max_payload_bytes = options.smc_payload_bytes + random.between(1, 4'000);
+    large.window = static_cast<std::uint32_t>(random.between(1, 4));
+    large.algorithm = static_cast<rdmc::Algorithm>(random.below(4));
+    options.large = large;
+    options.large_percent = static_cast<std::uint32_t>(random.between(1, 50));
+  }
   return scenario;
 }
 
@@ -93,8 +103,10 @@ struct Totals {
   std::uint64_t acked = 0;
   std::uint64_t leader_changes = 0;
   std::uint64_t stopped_alive = 0;  // removed or cut off while alive, then stopped
+  std::uint64_t large = 0;
   void add(VcCluster& cluster) {
     ++runs;
+    for (const auto& each : cluster.nodes) large += each->large_sent;
     for (const auto& each : cluster.nodes) stopped_alive += each->stop_reason && !each->crashed;
     VcNode& node = *cluster.survivors().front();
     views += node.installed_views.size() - 1;
@@ -107,12 +119,14 @@ struct Totals {
   }
   void print(const char* what) const {
     std::printf("%s: %llu seeds, %llu view changes (%llu with a new leader), %llu updates "
-                "delivered at one survivor, %llu acknowledged, %llu live nodes stopped\n", what,
+                "delivered at one survivor, %llu acknowledged, %llu live nodes stopped, %llu large "
+                "updates sent\n", what,
                 static_cast<unsigned long long>(runs), static_cast<unsigned long long>(views),
                 static_cast<unsigned long long>(leader_changes),
                 static_cast<unsigned long long>(delivered),
                 static_cast<unsigned long long>(acked),
-                static_cast<unsigned long long>(stopped_alive));
+                static_cast<unsigned long long>(stopped_alive),
+                static_cast<unsigned long long>(large));
   }
 };
 
