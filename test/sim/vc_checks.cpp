@@ -24,11 +24,6 @@ Sequence deliveries_of(const LogStateMachine& machine, std::uint32_t view) {
   return out;
 }
 
-bool is_prefix(const Sequence& shorter, const Sequence& longer) {
-  return shorter.size() <= longer.size() &&
-         std::equal(shorter.begin(), shorter.end(), longer.begin());
-}
-
 }  // namespace
 
 void VcCluster::check_logs(bool final_check, std::vector<std::string>& problems) {
@@ -45,43 +40,78 @@ void VcCluster::check_logs(bool final_check, std::vector<std::string>& problems)
       }
     }
   }
-  std::vector<VcNode*> alive = survivors();
-  if (alive.empty()) return;
-  VcNode& reference = *alive.front();
-  std::uint32_t last_view = reference.installed_views.back().first;
   for (std::uint32_t shard = 0; shard < options.layout.shards; ++shard) {
-    for (const auto& [view, members] : reference.installed_views) {
-      Sequence expected = deliveries_of(reference.machine(ShardId{shard}), view);
-      bool complete = view != last_view || final_check;
-      for (auto& node : nodes) {
-        if (node->crashed || node.get() == &reference) continue;
-        Sequence got = deliveries_of(node->machine(ShardId{shard}), view);
-        bool ok = (complete && !node->stop_reason) ? got == expected
-                                                   : is_prefix(got, expected) ||
-                                                         is_prefix(expected, got);
-        if (!ok) {
-          problems.push_back(fmt::format("shard {} view {}: node {} delivered {} updates, "
-                                         "node {} {}, sequences differ", shard, view,
-                                         node->id, got.size(), reference.id,
-                                         expected.size()));
-        }
+    check_shard(ShardId{shard}, final_check, problems);
+  }
+}
+
+namespace {
+
+bool serves_from(const VcNode& node, ShardId shard, std::uint32_t view) {
+  auto at = node.first_view_of_shard.find(shard.value);
+  return at != node.first_view_of_shard.end() && at->second <= view;
+}
+
+// A replacement replica starts without state and without the shard's last timestamp, so in
+// its first view its timestamps may differ; everything else must match.
+bool same_ignoring_timestamps(const Sequence& a, const Sequence& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
+    return x.version == y.version && x.sender == y.sender &&
+           x.sender_index == y.sender_index && x.payload_hash == y.payload_hash;
+  });
+}
+
+}  // namespace
+
+void VcCluster::check_shard(ShardId shard, bool final_check, std::vector<std::string>& problems) {
+  // The reference: a surviving original replica (none: every original replica died, and the
+  // shard's history went with them — no state transfer yet).
+  std::vector<VcNode*> alive = survivors();
+  auto original = std::find_if(alive.begin(), alive.end(),
+                               [shard](VcNode* node) { return serves_from(*node, shard, 1); });
+  if (original == alive.end()) return;
+  VcNode& reference = **original;
+  std::uint32_t last_view = reference.installed_views.back().first;
+  for (const auto& [view, members] : reference.installed_views) {
+    Sequence expected = deliveries_of(reference.machine(shard), view);
+    bool complete = view != last_view || final_check;
+    for (auto& node : nodes) {
+      if (node->crashed || node.get() == &reference || !serves_from(*node, shard, view)) {
+        continue;
       }
-      if (final_check && view == last_view && last_view > 1 && expected.empty()) {
-        problems.push_back(fmt::format("shard {}: no write delivered in the final view {}",
-                                       shard, view));
+      Sequence got = deliveries_of(node->machine(shard), view);
+      bool replacement = !serves_from(*node, shard, 1);
+      bool ok = false;
+      if (complete && !node->stop_reason) {
+        ok = replacement ? same_ignoring_timestamps(got, expected) : got == expected;
+      } else {
+        std::size_t common = std::min(got.size(), expected.size());
+        Sequence got_prefix(got.begin(), got.begin() + static_cast<std::ptrdiff_t>(common));
+        Sequence expected_prefix(expected.begin(),
+                                 expected.begin() + static_cast<std::ptrdiff_t>(common));
+        ok = replacement ? same_ignoring_timestamps(got_prefix, expected_prefix)
+                         : got_prefix == expected_prefix;
+      }
+      if (!ok) {
+        problems.push_back(fmt::format("shard {} view {}: node {} delivered {} updates, "
+                                       "node {} {}, sequences differ", shard, view, node->id,
+                                       got.size(), reference.id, expected.size()));
       }
     }
-    for (VcNode* node : alive) {
-      std::unordered_set<std::uint64_t> present;
-      for (const auto& entry : node->machine(ShardId{shard}).log()) {
-        present.insert(entry.payload_hash);
-      }
-      for (std::uint64_t hash : acked[shard]) {
-        if (present.count(hash) == 0) {
-          problems.push_back(fmt::format("shard {}: acknowledged update {:#x} lost at node {}",
-                                         shard, hash, node->id));
-          return;
-        }
+    if (final_check && view == last_view && last_view > 1 && expected.empty()) {
+      problems.push_back(fmt::format("shard {}: no write delivered in the final view {}",
+                                     shard, view));
+    }
+  }
+  for (VcNode* node : alive) {
+    if (!serves_from(*node, shard, 1)) continue;  // a replacement lacks the old history
+    std::unordered_set<std::uint64_t> present;
+    for (const auto& entry : node->machine(shard).log()) present.insert(entry.payload_hash);
+    for (std::uint64_t hash : acked[shard.value]) {
+      if (present.count(hash) == 0) {
+        problems.push_back(fmt::format("shard {}: acknowledged update {:#x} lost at node {}",
+                                       shard, hash, node->id));
+        return;
       }
     }
   }

@@ -76,6 +76,9 @@ void VcNode::installed(const core::View& view) {
   std::vector<NodeId> members;
   for (const auto& member : view.members()) members.push_back(member.id);
   installed_views.emplace_back(view.id().value, members);
+  for (ShardId shard : view.shards_of(id)) {
+    first_view_of_shard.emplace(shard.value, view.id().value);
+  }
 }
 
 void VcNode::retire(ViewId view) {

@@ -99,6 +99,9 @@ class VcNode final : public core::ViewHost {
   std::map<std::uint32_t, std::unique_ptr<EpochTransport>> transports;  // by view id
   // (view id, members) of every view installed, in order.
   std::vector<std::pair<std::uint32_t, std::vector<NodeId>>> installed_views;
+  // By shard: the first view in which this node served it (1 = an original replica; later =
+  // a replacement, which starts empty: state transfer is later work).
+  std::map<std::uint32_t, std::uint32_t> first_view_of_shard;
   std::map<std::uint32_t, Version> frontier;  // by shard: highest reported
   std::map<std::uint32_t, std::size_t> acked_scan;  // by shard: log entries already marked
   std::optional<std::string> stop_reason;
@@ -147,6 +150,7 @@ class VcCluster {
   void arm(std::size_t index);
   void check_views(std::vector<std::string>& problems);
   void check_logs(bool final_check, std::vector<std::string>& problems);
+  void check_shard(ShardId shard, bool final_check, std::vector<std::string>& problems);
 
   std::map<std::uint32_t, std::vector<NodeId>> endpoints_;  // node -> its endpoints
   std::set<std::pair<std::uint32_t, std::uint32_t>> cuts_;  // node pairs, both orders

@@ -24,7 +24,8 @@ struct Scenario {
   std::string describe() const {
     std::ostringstream out;
     out << "seed " << sim.seed << ": " << options.nodes << " nodes, "
-        << options.layout.shards << " shards, window " << options.window << ", slot "
+        << options.layout.shards << " shards of " << options.layout.replicas_per_shard
+        << ", window " << options.window << ", slot "
         << options.smc_payload_bytes << " B, tick " << options.tick_us << " us, delays "
         << sim.min_delay_us << ".." << sim.max_delay_us << " us, large "
         << options.large_percent << "%";
@@ -42,9 +43,12 @@ Scenario draw(std::uint64_t seed) {
   scenario.sim.partition_timeout_us = 20'000;
   VcOptions& options = scenario.options;
   options.nodes = random.between(3, 7);
-  // Every node serves every shard: replacing a replica needs state transfer (later work).
+  // Half the runs: every node serves every shard. The others: 1..nodes replicas per shard,
+  // so a failed replica is replaced by a spare or another member (which starts empty: state
+  // transfer is later work, and the checker knows it).
+  std::uint64_t replicas = random.below(2) == 0 ? options.nodes : random.between(1, options.nodes);
   options.layout = {.shards = static_cast<std::uint32_t>(random.between(1, 3)),
-                    .replicas_per_shard = static_cast<std::uint32_t>(options.nodes)};
+                    .replicas_per_shard = static_cast<std::uint32_t>(replicas)};
   options.window = static_cast<std::uint32_t>(random.between(1, 8));
   options.smc_payload_bytes = random.between(64, 256) / 8 * 8;
   options.tick_us = random.between(40, 120);
@@ -104,8 +108,12 @@ struct Totals {
   std::uint64_t leader_changes = 0;
   std::uint64_t stopped_alive = 0;  // removed or cut off while alive, then stopped
   std::uint64_t large = 0;
+  std::uint64_t replacements = 0;  // replicas that joined a shard after view 1
   void add(VcCluster& cluster) {
     ++runs;
+    for (const auto& each : cluster.nodes) {
+      for (const auto& [shard, view] : each->first_view_of_shard) replacements += view > 1;
+    }
     for (const auto& each : cluster.nodes) large += each->large_sent;
     for (const auto& each : cluster.nodes) stopped_alive += each->stop_reason && !each->crashed;
     VcNode& node = *cluster.survivors().front();
@@ -120,13 +128,14 @@ struct Totals {
   void print(const char* what) const {
     std::printf("%s: %llu seeds, %llu view changes (%llu with a new leader), %llu updates "
                 "delivered at one survivor, %llu acknowledged, %llu live nodes stopped, %llu large "
-                "updates sent\n", what,
+                "updates sent, %llu replacement replicas\n", what,
                 static_cast<unsigned long long>(runs), static_cast<unsigned long long>(views),
                 static_cast<unsigned long long>(leader_changes),
                 static_cast<unsigned long long>(delivered),
                 static_cast<unsigned long long>(acked),
                 static_cast<unsigned long long>(stopped_alive),
-                static_cast<unsigned long long>(large));
+                static_cast<unsigned long long>(large),
+                static_cast<unsigned long long>(replacements));
   }
 };
 
