@@ -30,7 +30,9 @@ struct Node {
 
 class Harness {
  public:
-  Harness(std::uint64_t seed, std::size_t node_count, ShardLayout layout) : network(options(seed)) {
+  Harness(std::uint64_t seed, std::size_t node_count, ShardLayout layout,
+          bool majority_rule = true)
+      : network(options(seed)) {
     std::vector<Member> members;
     for (std::size_t i = 0; i < node_count; ++i) {
       members.push_back({NodeId{static_cast<std::uint32_t>(i + 1)}, {"sim", 0}});
@@ -44,6 +46,7 @@ class Harness {
       membership_options.region = kRegion;
       membership_options.heartbeat_ms = 1;
       membership_options.failure_timeout_ms = 20;
+      membership_options.majority_rule = majority_rule;
       node->membership =
           Membership::create(*view, node->id, membership_options, *node->transport, node->log)
               .value();
@@ -210,6 +213,21 @@ TEST_CASE("membership: an even split stops everyone (no majority anywhere)") {
     REQUIRE(node->membership->state() == MembershipState::stopped);
     REQUIRE(node->log.records().empty());
   }
+}
+
+TEST_CASE("membership: with the majority rule off, both halves of a split go on") {
+  Harness harness(16, 4, {.shards = 1, .replicas_per_shard = 4}, false);
+  harness.network.run_for(5'000);
+  std::vector<std::vector<NodeId>> sides{{NodeId{1}, NodeId{2}}, {NodeId{3}, NodeId{4}}};
+  harness.network.partition_groups(sides);
+  harness.network.run_for(300'000);
+  for (const auto& node : harness.nodes) {
+    REQUIRE(node->membership->state() == MembershipState::decided);
+    REQUIRE(node->membership->decision()->next_members.size() == 2);
+  }
+  // Each side removed the other: split brain, which is why the rule is on by default.
+  REQUIRE(harness.nodes[0]->membership->decision()->next_members[0].id == NodeId{1});
+  REQUIRE(harness.nodes[2]->membership->decision()->next_members[0].id == NodeId{3});
 }
 
 TEST_CASE("membership: random minority crashes at random times, many seeds") {
