@@ -292,6 +292,10 @@ void Membership::take_over() {
   }
   logger("core")->info("view {}: node {} takes over as leader with {} changes ({} committed)",
                        view_.id(), view_.member(rank_).id, longest.size(), committed);
+  if (std::find(longest.begin(), longest.end(), view_.member(rank_).id) != longest.end()) {
+    stop("removed from the view by an earlier leader's proposal");
+    return;
+  }
   for (NodeId node : longest) suspect(node, "proposed for removal by an earlier leader");
   write_changes(longest);
   table_->write(fields_.num_committed, std::min<std::uint64_t>(committed, longest.size()));

@@ -27,6 +27,11 @@ void Membership::decide() {
     if (row == rank_ || !live(row)) continue;
     if (read(row, fields_.wedged) == 0 || read(row, fields_.num_changes) < committed) return;
   }
+  // Suspicions adopted in this very step may have left us without a majority: the next
+  // step's check stops us instead.
+  if (options_.majority_rule && (view_.size() - committed) * 2 <= view_.size()) return;
+  SQUALL_ASSERT(suspects().size() == committed, "deciding with {} suspects and {} changes",
+                suspects().size(), committed);
   std::vector<std::vector<std::uint64_t>> trims = compute_trims(committed);
   // Durable before published: a total restart must find every trim anyone applied.
   for (std::uint32_t shard = 0; shard < trims.size(); ++shard) {
