@@ -100,7 +100,9 @@ Status KvStateMachine::open_stores() {
   for (std::size_t i = 0; i < pools_.size(); ++i) {
     if (pools_.pool(i).storage == config::Storage::stateless) continue;
     auto store = open_store(i, false);
-    if (!store) return store.status().with_context(fmt::format("pool \"{}\"", pools_.pool(i).prefix));
+    if (!store) {
+      return store.status().with_context(fmt::format("pool \"{}\"", pools_.pool(i).prefix));
+    }
     stores_[i] = std::move(store).value();
     // Everything recovered is durable; see docs/kv.md on restarts.
     applied_version_ = std::max(applied_version_, stores_[i]->last_version());

@@ -119,8 +119,11 @@ class KvStateMachine final : public core::StateMachine {
   Status install(const core::Checkpoint& checkpoint,
                  std::span<const core::LoggedUpdate> suffix) override;
 
-  // Asks for a sync of everything applied so far, now (a client waits for durability).
+  // Asks for a sync of everything applied so far at the next poll (a client waits).
   void request_sync() { sync_requested_ = true; }
+  // Makes everything applied so far durable before it returns (shutdown, tests): blocks for
+  // a sync. The error of a failed sync.
+  Status flush();
 
   const PoolSet& pools() const { return pools_; }
   // The store of pool `index`; null for stateless pools.
@@ -147,7 +150,7 @@ class KvStateMachine final : public core::StateMachine {
   Status sync_stores();
   void start_sync_thread();
   void stop_sync_thread();
-  void sync_loop();
+  void sync_loop(Version done);  // `done`: the version already durable at start
   bool sync_due();
   // Checkpoints (kv_transfer.cpp).
   Status install_entries(const core::Checkpoint& checkpoint);
@@ -170,6 +173,8 @@ class KvStateMachine final : public core::StateMachine {
   std::thread sync_thread_;
   std::mutex sync_mutex_;
   std::condition_variable sync_wake_;
+  std::condition_variable sync_done_;     // a sync completed (or failed)
+  Status sync_failure_;                   // GUARDED_BY(sync_mutex_); ok until a sync fails
   Version sync_target_ = 0;               // GUARDED_BY(sync_mutex_)
   bool sync_stop_ = false;                // GUARDED_BY(sync_mutex_)
   std::atomic<Version> persisted_{0};

@@ -55,12 +55,15 @@ Version KvStateMachine::persisted_version() {
 
 void KvStateMachine::start_sync_thread() {
   if (!options_.sync_thread) return;
+  Version start = persisted_.load();
   {
     std::lock_guard lock(sync_mutex_);
     sync_stop_ = false;
-    sync_target_ = persisted_.load();
+    sync_target_ = start;
   }
-  sync_thread_ = std::thread([this] { sync_loop(); });
+  // The thread starts from `start`, not from sync_target_ when it first runs: a target set
+  // before it got the lock must still be synced.
+  sync_thread_ = std::thread([this, start] { sync_loop(start); });
 }
 
 void KvStateMachine::stop_sync_thread() {
@@ -73,9 +76,8 @@ void KvStateMachine::stop_sync_thread() {
   sync_thread_.join();
 }
 
-void KvStateMachine::sync_loop() {
+void KvStateMachine::sync_loop(Version done) {
   std::unique_lock lock(sync_mutex_);
-  Version done = sync_target_;
   for (;;) {
     sync_wake_.wait(lock, [&] { return sync_stop_ || sync_target_ > done; });
     if (sync_target_ <= done) return;  // stopping with nothing pending
@@ -88,10 +90,32 @@ void KvStateMachine::sync_loop() {
       Version previous = persisted_.load();
       if (target > previous) persisted_.store(target);
     } else {
+      sync_failure_ = synced;
       logger("kv")->error("sync failed, persisted version stays {}: {}", persisted_.load(),
                           synced.to_string());
     }
+    sync_done_.notify_all();
   }
+}
+
+Status KvStateMachine::flush() {
+  Version target = applied_version_;
+  pending_updates_ = 0;
+  sync_requested_ = false;
+  if (!has_persistent_store()) {
+    persisted_inline_ = std::max(persisted_inline_, target);
+    return Status::ok();
+  }
+  if (!options_.sync_thread) {
+    SQUALL_TRY(sync_stores());
+    persisted_inline_ = std::max(persisted_inline_, target);
+    return Status::ok();
+  }
+  std::unique_lock lock(sync_mutex_);
+  sync_target_ = std::max(sync_target_, target);
+  sync_wake_.notify_one();
+  sync_done_.wait(lock, [&] { return persisted_.load() >= target || !sync_failure_.is_ok(); });
+  return persisted_.load() >= target ? Status::ok() : sync_failure_;
 }
 
 }  // namespace squall::kvstore

@@ -38,7 +38,9 @@ Status add_store(const Store& store, std::uint32_t pool, CheckpointWriter& write
 Status apply_entries(Store& store, std::vector<CheckpointEntry>& entries,
                      std::size_t batch_records) {
   std::sort(entries.begin(), entries.end(),
-            [](const CheckpointEntry& a, const CheckpointEntry& b) { return a.version < b.version; });
+            [](const CheckpointEntry& a, const CheckpointEntry& b) {
+              return a.version < b.version;
+            });
   std::vector<Update> batch;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const CheckpointEntry& entry = entries[i];

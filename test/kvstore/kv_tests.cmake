@@ -4,4 +4,5 @@ squall_test(test_kv
           ${CMAKE_CURRENT_LIST_DIR}/kv_shard_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/kv_state_machine_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/kv_checkpoint_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/kv_durability_test.cpp
   LIBS squall_kvstore)

@@ -146,7 +146,8 @@ KvSim::KvSim(const KvSimOptions& options)
 kvstore::KvStateMachineOptions KvSim::machine_options() const {
   kvstore::KvStateMachineOptions machine;
   config::PoolConfig main_pool;
-  main_pool.storage = options_.persistent ? config::Storage::persistent : config::Storage::volatile_;
+  main_pool.storage =
+      options_.persistent ? config::Storage::persistent : config::Storage::volatile_;
   config::PoolConfig cache;
   cache.prefix = "cache/";
   cache.storage = config::Storage::volatile_;
