@@ -123,8 +123,11 @@ bool Membership::handle(const fabric::Event& event) {
 
 void Membership::step(std::uint64_t now_us) {
   detector_->tick(now_us);
+  // Suspicion spreads, so a proposal normally arrives with its suspicion; the leader's list is
+  // checked too so that a proposal alone is enough.
   if (state_ == MembershipState::running &&
-      (detector_->suspected_count() > 0 || read(rank_, fields_.num_changes) > 0)) {
+      (detector_->suspected_count() > 0 || read(rank_, fields_.num_changes) > 0 ||
+       read(leader_rank(), fields_.num_changes) > 0)) {
     state_ = MembershipState::changing;
   }
   if (state_ == MembershipState::changing) check_minority();
