@@ -104,12 +104,39 @@ Status KvStateMachine::open_stores() {
       return store.status().with_context(fmt::format("pool \"{}\"", pools_.pool(i).prefix));
     }
     stores_[i] = std::move(store).value();
-    // Everything recovered is durable; see docs/kv.md on restarts.
-    applied_version_ = std::max(applied_version_, stores_[i]->last_version());
   }
+  applied_version_ = recovered_version();
   persisted_inline_ = applied_version_;
   persisted_.store(applied_version_);
   log_floor_ = applied_version_;
+  return Status::ok();
+}
+
+Version KvStateMachine::recovered_version() const {
+  // Each store recovers a prefix of its own writes, so store i holds every one of its writes
+  // up to its last version; all of them together hold every write up to the minimum. Without
+  // persistent pools nothing survives a restart.
+  std::optional<Version> lowest;
+  for (std::size_t i = 0; i < stores_.size(); ++i) {
+    if (!stores_[i] || pools_.pool(i).storage != config::Storage::persistent) continue;
+    Version last = stores_[i]->last_version();
+    lowest = lowest ? std::min(*lowest, last) : last;
+  }
+  return lowest.value_or(0);
+}
+
+Status KvStateMachine::replay(std::span<const core::LoggedUpdate> suffix) {
+  Version previous = 0;
+  for (const core::LoggedUpdate& update : suffix) {
+    if (update.version <= previous) return invalid_argument("replay: versions must ascend");
+    previous = update.version;
+  }
+  for (const core::LoggedUpdate& update : suffix) {
+    if (update.version <= applied_version_) continue;
+    core::DeliveredUpdate delivered{update.version, update.timestamp, update.sender, 0,
+                                    update.payload};
+    SQUALL_TRY(apply_update(delivered, false));
+  }
   return Status::ok();
 }
 
@@ -126,6 +153,11 @@ Status KvStateMachine::apply_update(const core::DeliveredUpdate& update, bool re
     ++stats_.malformed;
     logger("kv")->warn("update {} from node {} skipped: {}", update.version, update.sender,
                        decoded.status().to_string());
+  } else if (const Store* store = store_for_key(decoded->key);
+             store != nullptr && update.version <= store->last_version()) {
+    // The store holds this update already (it survived a restart that lost other pools'
+    // tails, see recovered_version()); its decision was taken then, on the same key history.
+    ++stats_.already_stored;
   } else {
     Result<KvResult> result = execute(decoded.value(), update.version, update.timestamp);
     if (!result) return result.status();

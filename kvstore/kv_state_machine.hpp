@@ -96,6 +96,7 @@ struct KvStats {
   std::uint64_t precondition_failed = 0;
   std::uint64_t not_found = 0;
   std::uint64_t malformed = 0;  // undecodable payloads, skipped as no-ops
+  std::uint64_t already_stored = 0;  // replayed updates a store held already
   std::uint64_t syncs = 0;
 };
 
@@ -118,6 +119,14 @@ class KvStateMachine final : public core::StateMachine {
                                                    std::size_t max_bytes) override;
   Status install(const core::Checkpoint& checkpoint,
                  std::span<const core::LoggedUpdate> suffix) override;
+
+  // Applies logged updates (ascending) above applied_version() without reporting results:
+  // the catch-up of a replica that restarted with its stores (after open(), a suffix from
+  // recovered_version()). Updates a store already holds are skipped.
+  Status replay(std::span<const core::LoggedUpdate> suffix);
+  // After open(): every update up to this version is in the recovered stores, so state
+  // transfer needs only the suffix after it (open() starts applied_version() here).
+  Version recovered_version() const;
 
   // Asks for a sync of everything applied so far at the next poll (a client waits).
   void request_sync() { sync_requested_ = true; }
