@@ -1,6 +1,7 @@
 #include "kv_cluster.hpp"
 
 #include <deque>
+#include <limits>
 #include <set>
 
 #include <catch2/catch.hpp>
@@ -97,6 +98,9 @@ class KvSim {
   void check_replicas();
   void check_races();
   void check_acknowledged();
+  void check_transfer();
+  std::unique_ptr<kvstore::KvStateMachine> fresh_machine(kvstore::testing::TempDir& temp,
+                                                         std::unique_ptr<kvstore::Directory>& dir);
   void violation(std::string what);
   static std::uint64_t key_id(const RequestId& id) {
     return (static_cast<std::uint64_t>(id.origin.value) << 48) | id.sequence;
@@ -330,6 +334,7 @@ KvSimReport KvSim::run() {
   check_replicas();
   check_races();
   check_acknowledged();
+  check_transfer();
   return report_;
 }
 
@@ -405,6 +410,54 @@ void KvSim::check_acknowledged() {
         violation(fmt::format("node {}: wrong value of {} at {}", i, op.key, result.version));
       }
     }
+  }
+}
+
+std::unique_ptr<kvstore::KvStateMachine> KvSim::fresh_machine(
+    kvstore::testing::TempDir& temp, std::unique_ptr<kvstore::Directory>& dir) {
+  dir = kvstore::testing::faulty_dir(temp.path());
+  kvstore::Directory* raw = dir.get();
+  auto machine = kvstore::KvStateMachine::open(
+      machine_options(),
+      [raw](std::size_t, const config::PoolConfig&) -> Result<kvstore::Directory*> {
+        return raw;
+      },
+      network_.clock());
+  REQUIRE(machine.is_ok());
+  return std::move(machine).value();
+}
+
+// State transfer from node 0: its checkpoint installs to the same latest state, and its whole
+// update log installed on an empty checkpoint rebuilds the same histories.
+void KvSim::check_transfer() {
+  std::set<std::string> key_set;
+  for (const auto& [id, op] : requests_) key_set.insert(op.key);
+  std::vector<std::string> keys(key_set.begin(), key_set.end());
+  kvstore::KvStateMachine& source = *nodes_[0]->machine;
+  kvstore::testing::TempDir temp_a;
+  kvstore::testing::TempDir temp_b;
+  std::unique_ptr<kvstore::Directory> dir_a;
+  std::unique_ptr<kvstore::Directory> dir_b;
+  auto from_checkpoint = fresh_machine(temp_a, dir_a);
+  auto from_log = fresh_machine(temp_b, dir_b);
+  auto empty = from_log->make_checkpoint();
+  auto checkpoint = source.make_checkpoint();
+  auto log = source.read_log(0, std::numeric_limits<std::size_t>::max());
+  if (!empty || !checkpoint || !log) {
+    violation("checkpoint or read_log failed");
+    return;
+  }
+  if (!from_checkpoint->install(checkpoint.value(), {}).is_ok() ||
+      !from_log->install(empty.value(), log.value()).is_ok()) {
+    violation("install failed");
+    return;
+  }
+  if (kvstore::testing::latest_state(*from_checkpoint) != kvstore::testing::latest_state(source)) {
+    violation("a checkpoint of node 0 installs to a different state");
+  }
+  if (kvstore::testing::dump(*from_log, keys) != kvstore::testing::dump(source, keys) ||
+      from_log->applied_version() != source.applied_version()) {
+    violation("node 0's update log installs to a different history");
   }
 }
 
