@@ -29,12 +29,11 @@ bool is_disconnect(beast::error_code error) {
 }  // namespace
 
 HttpSession::HttpSession(net::ip::tcp::socket socket, HttpServer::Shared& shared)
-    : stream_(std::move(socket)),
+    : registration_{shared, this},
+      stream_(std::move(socket)),
       shared_(shared),
       // Room for the largest header the parser accepts, and some pipelined input.
       buffer_(shared.options.max_header_bytes + kFirstReadBytes) {}
-
-HttpSession::~HttpSession() { shared_.remove(this); }
 
 void HttpSession::start() {
   beast::error_code ignored;

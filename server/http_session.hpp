@@ -54,7 +54,7 @@ struct HttpServer::Shared {
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(boost::asio::ip::tcp::socket socket, HttpServer::Shared& shared);
-  ~HttpSession();
+  ~HttpSession() = default;
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
 
@@ -84,6 +84,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void on_linger_read(boost::beast::error_code error);
   void close();
 
+  // Unregisters the session from the server when destroyed. Declared first, so destroyed
+  // last: stop() may tear the io_context down as soon as the last session is unregistered,
+  // and the stream below must be gone by then (the last reference to a session may be
+  // dropped on a backend thread, concurrently with stop()).
+  struct Registration {
+    HttpServer::Shared& shared;
+    HttpSession* session;
+    ~Registration() { shared.remove(session); }
+  };
+  Registration registration_;
   boost::beast::tcp_stream stream_;
   HttpServer::Shared& shared_;
   boost::beast::flat_buffer buffer_;
