@@ -151,37 +151,8 @@ NodeOptions parse_options(int argc, char** argv) {
   return o;
 }
 
-std::unique_ptr<fabric::LibfabricTransport> make_transport(const NodeOptions& options) {
-  fabric::LibfabricOptions fabric_options;
-  fabric_options.node_id = NodeId(options.id);
-  fabric_options.connect_timeout_ms = static_cast<std::uint32_t>(options.connect_timeout_ms);
-  for (std::size_t rank = 0; rank < options.ports.size(); ++rank) {
-    if (options.members[rank] == options.id) {
-      fabric_options.bootstrap_port = static_cast<std::uint16_t>(options.ports[rank]);
-    }
-  }
-  auto created = fabric::LibfabricTransport::create(fabric_options);
-  if (!created.is_ok()) fail(options.id, "transport: " + created.status().to_string());
-  return std::move(created).value();
-}
-
-std::map<std::uint32_t, std::uint16_t> peer_ports(const NodeOptions& options,
-                                                  fabric::LibfabricTransport& transport,
-                                                  StdinLines& input) {
-  std::map<std::uint32_t, std::uint16_t> ports;
-  if (!options.ports.empty()) {
-    for (std::size_t rank = 0; rank < options.members.size(); ++rank) {
-      ports[options.members[rank]] = static_cast<std::uint16_t>(options.ports[rank]);
-    }
-    return ports;
-  }
-  auto exchanged = exchange_ports(options.id, transport.bootstrap_port(), input,
-                                  options.connect_timeout_ms);
-  if (!exchanged.is_ok()) fail(options.id, exchanged.status().to_string());
-  for (std::uint32_t id : options.members) {
-    if (!exchanged->contains(id)) fail(options.id, fmt::format("PEERS lacks node {}", id));
-  }
-  return *exchanged;
+NodeIdentity identity_of(const NodeOptions& options) {
+  return {options.id, options.members, options.ports, options.connect_timeout_ms};
 }
 
 void idle_turn(const std::string& policy) {
@@ -317,12 +288,12 @@ int run(const NodeOptions& options) {
   if (Status status = init_logging(log_settings); !status.is_ok()) {
     fail(options.id, status.to_string());
   }
-  std::unique_ptr<fabric::LibfabricTransport> transport = make_transport(options);
+  std::unique_ptr<fabric::LibfabricTransport> transport = make_node_transport(identity_of(options));
   AlignedBuffer link_memory;
   register_workload_regions(options, *transport, link_memory);
   Member member(options, *transport);
   StdinLines input;
-  auto ports = peer_ports(options, *transport, input);
+  auto ports = peer_ports(identity_of(options), *transport, input);
   Status connected = connect_peers(
       *transport, options.id, ports, [&](const fabric::Event& event) { member.handle(event); },
       options.connect_timeout_ms);

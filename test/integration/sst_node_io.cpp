@@ -147,4 +147,37 @@ Status connect_peers(fabric::Transport& transport, std::uint32_t self,
   return Status::ok();
 }
 
+std::unique_ptr<fabric::LibfabricTransport> make_node_transport(const NodeIdentity& node) {
+  fabric::LibfabricOptions fabric_options;
+  fabric_options.node_id = NodeId(node.id);
+  fabric_options.connect_timeout_ms = static_cast<std::uint32_t>(node.connect_timeout_ms);
+  for (std::size_t rank = 0; rank < node.ports.size(); ++rank) {
+    if (node.members[rank] == node.id) {
+      fabric_options.bootstrap_port = static_cast<std::uint16_t>(node.ports[rank]);
+    }
+  }
+  auto created = fabric::LibfabricTransport::create(fabric_options);
+  if (!created.is_ok()) fail(node.id, "transport: " + created.status().to_string());
+  return std::move(created).value();
+}
+
+std::map<std::uint32_t, std::uint16_t> peer_ports(const NodeIdentity& node,
+                                                  fabric::LibfabricTransport& transport,
+                                                  StdinLines& input) {
+  std::map<std::uint32_t, std::uint16_t> ports;
+  if (!node.ports.empty()) {
+    for (std::size_t rank = 0; rank < node.members.size(); ++rank) {
+      ports[node.members[rank]] = static_cast<std::uint16_t>(node.ports[rank]);
+    }
+    return ports;
+  }
+  auto exchanged = exchange_ports(node.id, transport.bootstrap_port(), input,
+                                  node.connect_timeout_ms);
+  if (!exchanged.is_ok()) fail(node.id, exchanged.status().to_string());
+  for (std::uint32_t id : node.members) {
+    if (!exchanged->contains(id)) fail(node.id, fmt::format("PEERS lacks node {}", id));
+  }
+  return *exchanged;
+}
+
 }  // namespace squall::integration

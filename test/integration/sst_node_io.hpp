@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.hpp"
+#include "fabric/libfabric.hpp"
 #include "fabric/transport.hpp"
 
 namespace squall::integration {
@@ -63,5 +65,21 @@ Status connect_peers(fabric::Transport& transport, std::uint32_t self,
                      const std::map<std::uint32_t, std::uint16_t>& ports,
                      const std::function<void(const fabric::Event&)>& handle,
                      std::uint64_t timeout_ms);
+
+// Where a node program finds itself and its peers: ids and bootstrap ports in rank order
+// (ports empty: exchanged through the driver on stdin).
+struct NodeIdentity {
+  std::uint32_t id = 0;
+  std::vector<std::uint32_t> members;
+  std::vector<std::uint32_t> ports;
+  std::uint64_t connect_timeout_ms = 30'000;
+};
+
+// A tcp/lo transport bound to this node's port (or any free port); fails the node on error.
+std::unique_ptr<fabric::LibfabricTransport> make_node_transport(const NodeIdentity& node);
+// Every member's bootstrap port: from the identity, or exchanged through the driver.
+std::map<std::uint32_t, std::uint16_t> peer_ports(const NodeIdentity& node,
+                                                  fabric::LibfabricTransport& transport,
+                                                  StdinLines& input);
 
 }  // namespace squall::integration
