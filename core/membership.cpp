@@ -100,25 +100,7 @@ Status Membership::init() {
 }
 
 bool Membership::handle(const fabric::Event& event) {
-  switch (event.kind) {
-    case fabric::EventKind::peer_connected:
-      table_->peer_connected(event.peer);
-      return false;
-    case fabric::EventKind::peer_failed:
-      tagged_transport_.forget_peer(event.peer);
-      detector_->peer_failed(event.peer, event.status.to_string());
-      return false;
-    case fabric::EventKind::write_completed: {
-      std::optional<std::uint64_t> context = tagged_transport_.translate(event);
-      if (!context) return false;
-      table_->on_write_completed(*context, event.status);
-      return true;
-    }
-    case fabric::EventKind::remote_write:
-    case fabric::EventKind::message:
-      return false;
-  }
-  return false;
+  return handle_sst_event(event, tagged_transport_, *table_, *detector_);
 }
 
 void Membership::step(std::uint64_t now_us) {

@@ -178,25 +178,7 @@ Status OrderedGroup::init() {
 
 bool OrderedGroup::handle(const fabric::Event& event) {
   if (handle_large(event)) return true;
-  switch (event.kind) {
-    case fabric::EventKind::peer_connected:
-      table_->peer_connected(event.peer);
-      return false;
-    case fabric::EventKind::peer_failed:
-      tagged_transport_.forget_peer(event.peer);
-      detector_->peer_failed(event.peer, event.status.to_string());
-      return false;
-    case fabric::EventKind::write_completed: {
-      std::optional<std::uint64_t> context = tagged_transport_.translate(event);
-      if (!context) return false;  // another group's or module's
-      table_->on_write_completed(*context, event.status);
-      return true;
-    }
-    case fabric::EventKind::remote_write:
-    case fabric::EventKind::message:
-      return false;
-  }
-  return false;
+  return handle_sst_event(event, tagged_transport_, *table_, *detector_);
 }
 
 void OrderedGroup::step(std::uint64_t now_us) {

@@ -35,4 +35,27 @@ void TaggedTransport::forget_peer(NodeId peer) {
   std::erase_if(outstanding_, [peer](const auto& entry) { return entry.second.peer == peer; });
 }
 
+bool handle_sst_event(const fabric::Event& event, TaggedTransport& transport,
+                      sst::Table& table, sst::FailureDetector& detector) {
+  switch (event.kind) {
+    case fabric::EventKind::peer_connected:
+      table.peer_connected(event.peer);
+      return false;
+    case fabric::EventKind::peer_failed:
+      transport.forget_peer(event.peer);
+      detector.peer_failed(event.peer, event.status.to_string());
+      return false;
+    case fabric::EventKind::write_completed: {
+      std::optional<std::uint64_t> context = transport.translate(event);
+      if (!context) return false;  // another group's or module's
+      table.on_write_completed(*context, event.status);
+      return true;
+    }
+    case fabric::EventKind::remote_write:
+    case fabric::EventKind::message:
+      return false;
+  }
+  return false;
+}
+
 }  // namespace squall::core

@@ -17,6 +17,8 @@
 #include <unordered_map>
 
 #include "fabric/transport.hpp"
+#include "sst/failure_detector.hpp"
+#include "sst/table.hpp"
 
 namespace squall::core {
 
@@ -61,5 +63,12 @@ class TaggedTransport final : public fabric::Transport {
   std::uint64_t next_serial_ = 0;
   std::unordered_map<std::uint64_t, Posted> outstanding_;
 };
+
+// The SST side of a group's event handling, shared by every table that runs over a
+// TaggedTransport: connections reach the table, failures the detector, and write completions
+// whose context belongs to this transport's tag reach the table's push queue. Returns true
+// when the event was consumed (a completion of ours).
+bool handle_sst_event(const fabric::Event& event, TaggedTransport& transport,
+                      sst::Table& table, sst::FailureDetector& detector);
 
 }  // namespace squall::core
