@@ -21,6 +21,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "bench/bench_util.hpp"
 #include "sst_cluster.hpp"
 
 namespace squall::bench {
@@ -46,27 +47,16 @@ struct Options {
   std::uint64_t repeat = 1;  // runs per cell; the median is reported
 };
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  std::size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-}
+constexpr const char* kProgram = "bench_rdmc";
 
-[[noreturn]] void die(const std::string& what) {
-  std::fprintf(stderr, "bench_rdmc: %s\n", what.c_str());
-  std::exit(1);
-}
+[[noreturn]] void die(const std::string& what) { bench::die(kProgram, what); }
 
 template <typename T>
 T must(Result<T> result, const std::string& what) {
-  if (!result.is_ok()) die(what + ": " + result.status().to_string());
-  return std::move(result).value();
+  return bench::must(kProgram, std::move(result), what);
 }
 
-void progress(const std::string& line) {
-  std::fprintf(stderr, "[bench_rdmc] %s\n", line.c_str());
-  std::fflush(stderr);
-}
+void progress(const std::string& line) { bench::progress(kProgram, line); }
 
 std::vector<std::uint32_t> ids(std::uint64_t members) {
   std::vector<std::uint32_t> list;

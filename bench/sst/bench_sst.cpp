@@ -24,6 +24,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "bench/bench_util.hpp"
 #include "sst_cluster.hpp"
 #include "sst_messages.hpp"
 
@@ -56,21 +57,16 @@ struct Options {
   }
 };
 
-[[noreturn]] void die(const std::string& what) {
-  std::fprintf(stderr, "bench_sst: %s\n", what.c_str());
-  std::exit(1);
-}
+constexpr const char* kProgram = "bench_sst";
+
+[[noreturn]] void die(const std::string& what) { bench::die(kProgram, what); }
 
 template <typename T>
 T must(Result<T> result, const std::string& what) {
-  if (!result.is_ok()) die(what + ": " + result.status().to_string());
-  return std::move(result).value();
+  return bench::must(kProgram, std::move(result), what);
 }
 
-void progress(const std::string& line) {
-  std::fprintf(stderr, "[bench_sst] %s\n", line.c_str());
-  std::fflush(stderr);
-}
+void progress(const std::string& line) { bench::progress(kProgram, line); }
 
 std::unique_ptr<Cluster> launch(const Options& options, std::vector<std::uint32_t> ids,
                                 std::vector<std::string> args) {
@@ -82,12 +78,6 @@ std::unique_ptr<Cluster> launch(const Options& options, std::vector<std::uint32_
                              {"--idle", options.idle, "--log-level", "error",
                               "--safety-timeout-ms", std::to_string(kSafetyMs)});
   return must(Cluster::start(cluster), "start");
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  std::size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
 // ---- smc -------------------------------------------------------------------------------
