@@ -9,6 +9,8 @@
 #include <thread>
 #include <utility>
 
+#include <unistd.h>
+
 #include <boost/asio.hpp>
 #include <fmt/format.h>
 
@@ -24,7 +26,6 @@ using ErrorCode = boost::system::error_code;
 
 constexpr std::uint32_t kRetryInitialMs = 20;
 constexpr std::uint32_t kRetryMaxMs = 500;
-constexpr std::uint32_t kAcceptErrorPauseMs = 100;
 
 enum class SessionState : std::uint8_t { dialing, waiting_inbound, exchanging, live, done };
 
@@ -50,35 +51,40 @@ struct Session {
   std::array<std::byte, 1> liveness{};
 };
 
-// An accepted connection whose hello is not yet read, or read but not yet claimed by open().
+// A connection handed over by the listener (hello read), not yet claimed by open().
 struct Inbound {
   explicit Inbound(tcp::socket accepted)
       : socket(std::move(accepted)), timer(socket.get_executor()) {}
 
   tcp::socket socket;
-  asio::steady_timer timer;
-  std::array<std::byte, kHelloHeaderBytes> header{};
-  Bytes body;
+  asio::steady_timer timer;  // while parked: connect_timeout_ms
   Hello hello;
   std::string remote;  // "ip:port" for logs
 };
 
-std::string describe(const tcp::socket& socket) {
-  ErrorCode error;
-  auto endpoint = socket.remote_endpoint(error);
-  if (error) return "unknown peer";
-  return fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
-}
+// A descriptor in transit from the listener's thread to ours: closed unless adopted.
+struct OwnedDescriptor {
+  explicit OwnedDescriptor(int descriptor) : fd(descriptor) {}
+  OwnedDescriptor(const OwnedDescriptor&) = delete;
+  OwnedDescriptor& operator=(const OwnedDescriptor&) = delete;
+  ~OwnedDescriptor() {
+    if (fd >= 0) ::close(fd);
+  }
+  int release() { return std::exchange(fd, -1); }
+  int fd;
+};
 
 }  // namespace
 
-class Bootstrap::Service {
+class Bootstrap::Service final : public InboundHandler {
  public:
   explicit Service(BootstrapOptions options)
-      : options_(std::move(options)), acceptor_(io_), work_(asio::make_work_guard(io_)),
+      : options_(std::move(options)), work_(asio::make_work_guard(io_)),
         log_(logger("fabric")) {}
 
-  ~Service() {
+  ~Service() override {
+    // First: after this the listener never calls take() again.
+    if (registered_) options_.listener->unregister_channel(options_.channel, this);
     work_.reset();
     io_.stop();
     if (thread_.joinable()) thread_.join();
@@ -87,13 +93,22 @@ class Bootstrap::Service {
     parked_.clear();
   }
 
-  Status listen();
-  void run() {
-    accept_next();
-    thread_ = std::thread([this] { io_.run(); });
+  Status attach();
+  void run() { thread_ = std::thread([this] { io_.run(); }); }
+  std::uint16_t port() const { return options_.listener->port(); }
+  std::uint64_t refused() const {
+    std::uint64_t own = refused_.load(std::memory_order_relaxed);
+    return private_listener_ ? own + options_.listener->stats().bootstrap_refused : own;
   }
-  std::uint16_t port() const { return port_; }
-  std::uint64_t refused() const { return refused_.load(std::memory_order_relaxed); }
+
+  void take(InboundConnection connection) override {
+    auto descriptor = std::make_shared<OwnedDescriptor>(connection.socket_fd);
+    asio::post(io_, [this, descriptor, ipv6 = connection.ipv6,
+                     hello = std::move(connection.hello),
+                     remote = std::move(connection.remote)]() mutable {
+      adopt_descriptor(*descriptor, ipv6, std::move(hello), std::move(remote));
+    });
+  }
 
   void open(NodeId peer, PeerAddress address, std::uint64_t id, Hello local) {
     asio::post(io_, [this, peer, address = std::move(address), id,
@@ -148,47 +163,42 @@ class Bootstrap::Service {
   void fail(const SessionPtr& session, Status status);
   void finish(Session& session);
 
-  void accept_next();
-  void on_accepted(tcp::socket socket);
-  void read_inbound_body(const InboundPtr& inbound);
+  void adopt_descriptor(OwnedDescriptor& descriptor, bool ipv6, Hello hello,
+                        std::string remote);
   void dispatch_inbound(const InboundPtr& inbound);
   void park(const InboundPtr& inbound);
   void refuse(const InboundPtr& inbound, const std::string& why);
 
   BootstrapOptions options_;
   asio::io_context io_;
-  tcp::acceptor acceptor_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::thread thread_;
   std::shared_ptr<spdlog::logger> log_;
-  std::uint16_t port_ = 0;
+  bool private_listener_ = false;              // bound by attach() for this channel only
+  bool registered_ = false;                    // options_.channel is registered with it
   std::atomic<std::uint64_t> refused_{0};
-  std::size_t inbound_in_flight_ = 0;          // accepted, hello not yet through
   std::map<NodeId, SessionPtr> sessions_;      // I/O thread only
   std::map<NodeId, InboundPtr> parked_;        // hellos waiting for open(); I/O thread only
   std::mutex events_mutex_;
   std::vector<BootstrapEvent> events_;         // GUARDED_BY(events_mutex_)
 };
 
-Status Bootstrap::Service::listen() {
-  ErrorCode error;
-  tcp::resolver resolver(io_);
-  auto results = resolver.resolve(options_.host, std::to_string(options_.port),
-                                  tcp::resolver::passive, error);
-  if (error || results.empty()) {
-    return invalid_argument(fmt::format("bootstrap host '{}': {}", options_.host,
-                                        error ? error.message() : "no address"));
+// Binds a private listener when none is shared, then registers the channel: from here on
+// take() may run (on the listener's thread).
+Status Bootstrap::Service::attach() {
+  if (options_.listener == nullptr) {
+    BootstrapListenerOptions listener;
+    listener.hello_timeout_ms = options_.hello_timeout_ms;
+    listener.hold_timeout_ms = 0;  // nothing else will ever register here
+    listener.max_pending_inbound = options_.max_pending_inbound;
+    listener.max_held = 0;
+    auto started = BootstrapListener::start(options_.host, options_.port, listener);
+    if (!started) return started.status();
+    options_.listener = std::move(started).value();
+    private_listener_ = true;
   }
-  tcp::endpoint endpoint = results.begin()->endpoint();
-  if (acceptor_.open(endpoint.protocol(), error) ||
-      acceptor_.set_option(tcp::acceptor::reuse_address(true), error) ||
-      acceptor_.bind(endpoint, error) ||
-      acceptor_.listen(asio::socket_base::max_listen_connections, error)) {
-    return unavailable(fmt::format("bootstrap cannot listen on {}:{}: {}", options_.host,
-                                   options_.port, error.message()));
-  }
-  port_ = acceptor_.local_endpoint(error).port();
-  if (error) return io_error(fmt::format("bootstrap local_endpoint: {}", error.message()));
+  SQUALL_TRY(options_.listener->register_channel(options_.channel, this));
+  registered_ = true;
   return Status::ok();
 }
 
@@ -293,13 +303,16 @@ void Bootstrap::Service::read_reply(const SessionPtr& session) {
                            auto peer_hello = std::move(hello).value();
                            if (peer_hello.from != session->peer ||
                                peer_hello.to != options_.self ||
+                               peer_hello.channel != options_.channel ||
                                peer_hello.provider != options_.provider) {
                              fail(session, invalid_argument(fmt::format(
-                                               "{}:{} answered as node {} for node {} with "
-                                               "provider '{}'; expected node {}",
+                                               "{}:{} answered as node {} for node {} on "
+                                               "channel {} with provider '{}'; expected node "
+                                               "{} on channel {}",
                                                session->address.host, session->address.port,
                                                peer_hello.from, peer_hello.to,
-                                               peer_hello.provider, session->peer)));
+                                               peer_hello.channel, peer_hello.provider,
+                                               session->peer, options_.channel)));
                              return;
                            }
                            go_live(session, std::move(peer_hello));
@@ -381,77 +394,31 @@ void Bootstrap::Service::finish(Session& session) {
   session.socket.close(ignored);
 }
 
-void Bootstrap::Service::accept_next() {
-  acceptor_.async_accept([this](const ErrorCode& error, tcp::socket socket) {
-    if (error == asio::error::operation_aborted) return;
-    if (error) {
-      // Out of descriptors and the like: pause rather than spin.
-      log_->warn("bootstrap: accept failed: {}", error.message());
-      auto pause = std::make_shared<asio::steady_timer>(io_, Milliseconds(kAcceptErrorPauseMs));
-      pause->async_wait([this, pause](const ErrorCode&) { accept_next(); });
-      return;
-    }
-    on_accepted(std::move(socket));
-    accept_next();
-  });
-}
-
-void Bootstrap::Service::on_accepted(tcp::socket socket) {
+void Bootstrap::Service::adopt_descriptor(OwnedDescriptor& descriptor, bool ipv6, Hello hello,
+                                          std::string remote) {
+  tcp::socket socket(io_);
+  ErrorCode error;
+  socket.assign(ipv6 ? tcp::v6() : tcp::v4(), descriptor.fd, error);
+  if (error) {
+    refused_.fetch_add(1, std::memory_order_relaxed);
+    log_->warn("bootstrap: cannot adopt connection from {}: {}", remote, error.message());
+    return;  // the descriptor closes itself
+  }
+  descriptor.release();
   auto inbound = std::make_shared<Inbound>(std::move(socket));
-  inbound->remote = describe(inbound->socket);
-  if (inbound_in_flight_ + parked_.size() >= options_.max_pending_inbound) {
-    refuse(inbound, fmt::format("{} connections already pending", options_.max_pending_inbound));
-    return;
-  }
-  ++inbound_in_flight_;
-  ErrorCode ignored;
-  inbound->socket.set_option(tcp::no_delay(true), ignored);
-  inbound->timer.expires_after(Milliseconds(options_.hello_timeout_ms));
-  inbound->timer.async_wait([inbound](const ErrorCode& error) {
-    if (error) return;
-    ErrorCode close_error;
-    inbound->socket.close(close_error);  // the pending read fails and refuses
-  });
-  asio::async_read(inbound->socket, asio::buffer(inbound->header),
-                   [this, inbound](const ErrorCode& error, std::size_t) {
-                     if (error) {
-                       --inbound_in_flight_;
-                       refuse(inbound, "no hello header: " + error.message());
-                       return;
-                     }
-                     read_inbound_body(inbound);
-                   });
-}
-
-void Bootstrap::Service::read_inbound_body(const InboundPtr& inbound) {
-  auto header = decode_hello_header(inbound->header);
-  if (!header) {
-    --inbound_in_flight_;
-    refuse(inbound, header.status().message());
-    return;
-  }
-  inbound->body.resize(header->body_length);
-  asio::async_read(inbound->socket, asio::buffer(inbound->body),
-                   [this, inbound, parsed = *header](const ErrorCode& error, std::size_t) {
-                     --inbound_in_flight_;
-                     if (error) {
-                       refuse(inbound, "hello body: " + error.message());
-                       return;
-                     }
-                     auto hello = decode_hello_body(parsed, inbound->body);
-                     if (!hello) {
-                       refuse(inbound, hello.status().message());
-                       return;
-                     }
-                     inbound->body.clear();
-                     inbound->hello = std::move(hello).value();
-                     dispatch_inbound(inbound);
-                   });
+  inbound->hello = std::move(hello);
+  inbound->remote = std::move(remote);
+  dispatch_inbound(inbound);
 }
 
 void Bootstrap::Service::dispatch_inbound(const InboundPtr& inbound) {
   inbound->timer.cancel();
   const Hello& hello = inbound->hello;
+  if (hello.channel != options_.channel) {
+    refuse(inbound, fmt::format("hello for channel {}, this transport serves channel {}",
+                                hello.channel, options_.channel));
+    return;
+  }
   if (hello.to != options_.self) {
     refuse(inbound, fmt::format("hello addressed to node {}, this is node {}", hello.to,
                                 options_.self));
@@ -485,6 +452,11 @@ void Bootstrap::Service::park(const InboundPtr& inbound) {
   NodeId from = inbound->hello.from;
   if (auto old = parked_.find(from); old != parked_.end()) {
     refuse(old->second, "superseded by a newer connection from the same node");
+    parked_.erase(old);
+  }
+  if (parked_.size() >= options_.max_pending_inbound) {
+    refuse(inbound, fmt::format("{} connections already parked", options_.max_pending_inbound));
+    return;
   }
   parked_[from] = inbound;
   inbound->timer.expires_after(Milliseconds(options_.connect_timeout_ms));
@@ -508,8 +480,8 @@ void Bootstrap::Service::refuse(const InboundPtr& inbound, const std::string& wh
 
 Result<std::unique_ptr<Bootstrap>> Bootstrap::start(const BootstrapOptions& options) {
   auto service = std::make_unique<Service>(options);
-  SQUALL_TRY(service->listen());
   service->run();
+  SQUALL_TRY(service->attach());
   return std::unique_ptr<Bootstrap>(new Bootstrap(std::move(service)));
 }
 

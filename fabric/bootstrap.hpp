@@ -10,8 +10,14 @@
 // owner's state from the background thread. Every public method is thread-safe and returns at
 // once; the work is done on the background thread.
 //
-// Bounds: at most max_pending_inbound unidentified inbound connections; an inbound connection
-// must deliver a valid hello within hello_timeout_ms; a session that has not been marked
+// Inbound connections come from a BootstrapListener (fabric/bootstrap_listener.hpp), which
+// reads the hello and hands over those of this bootstrap's channel: a shared one (several
+// transports behind one port), or a private one bound to host:port that serves this channel
+// only and refuses every other at once.
+//
+// Bounds: at most max_pending_inbound unidentified inbound connections and as many parked
+// hellos; an inbound connection must deliver a valid hello within hello_timeout_ms (private
+// listener; a shared one has its own options); a session that has not been marked
 // established() within connect_timeout_ms of open() fails with timed_out.
 #pragma once
 
@@ -22,6 +28,7 @@
 
 #include "common/ids.hpp"
 #include "common/status.hpp"
+#include "fabric/bootstrap_listener.hpp"
 #include "fabric/bootstrap_wire.hpp"
 #include "fabric/transport.hpp"
 
@@ -30,8 +37,10 @@ namespace squall::fabric {
 struct BootstrapOptions {
   NodeId self;
   std::string provider;                 // peers announcing another provider are refused
-  std::string host = "127.0.0.1";       // numeric address or name to listen on
-  std::uint16_t port = 0;               // 0: any free port
+  std::uint32_t channel = 0;            // hellos of other channels are refused
+  std::shared_ptr<BootstrapListener> listener;  // shared listener; unset: a private one
+  std::string host = "127.0.0.1";       // private listener: address to listen on
+  std::uint16_t port = 0;               // private listener: port, 0 = any free port
   std::uint32_t connect_timeout_ms = 10'000;
   std::uint32_t hello_timeout_ms = 5'000;
   std::uint32_t max_pending_inbound = 64;
@@ -51,7 +60,9 @@ struct BootstrapEvent {
 
 class Bootstrap {
  public:
-  // Binds and listens, then starts the background thread.
+  // Starts the background thread and registers options.channel with the listener (binding a
+  // private one first when none is given). already_exists: the shared listener has a live
+  // bootstrap on that channel.
   static Result<std::unique_ptr<Bootstrap>> start(const BootstrapOptions& options);
   // Stops the thread and closes every socket; no event follows.
   ~Bootstrap();
@@ -71,7 +82,8 @@ class Bootstrap {
 
   // Appends the events produced since the last call.
   void drain(std::vector<BootstrapEvent>& out);
-  // Inbound connections refused so far (malformed, wrong peer, duplicate, silent, too many).
+  // Inbound connections refused so far (wrong peer, duplicate, too many; with a private
+  // listener also its refusals: malformed, silent, other channel).
   std::uint64_t refused() const;
 
   class Service;

@@ -73,6 +73,7 @@ Bytes encode_hello(const Hello& hello) {
   ByteWriter writer(body);
   writer.put(hello.from.value);
   writer.put(hello.to.value);
+  writer.put(hello.channel);
   writer.put(hello.nonce);
   writer.put(hello.rx_depth);
   writer.put(hello.max_message_bytes);
@@ -108,6 +109,11 @@ Result<HelloHeader> decode_hello_header(std::span<const std::byte> bytes) {
                     reader.get(header.body_length) && reader.get(header.body_crc32c),
                 "fixed-size header");
   if (magic != kHelloMagic) return refuse(fmt::format("bad magic {:#010x}", magic));
+  if (version == 1) {
+    return refuse(fmt::format("unsupported version 1 (it predates channels; this node speaks "
+                              "{}): the peer runs an older Squall",
+                              kHelloVersion));
+  }
   if (version != kHelloVersion) {
     return refuse(fmt::format("unsupported version {} (this node speaks {})", version,
                               kHelloVersion));
@@ -128,7 +134,7 @@ Result<Hello> decode_hello_body(const HelloHeader& header, std::span<const std::
   ByteReader reader(body);
   Hello hello;
   if (!reader.get(hello.from.value) || !reader.get(hello.to.value) ||
-      !reader.get(hello.nonce) || !reader.get(hello.rx_depth) ||
+      !reader.get(hello.channel) || !reader.get(hello.nonce) || !reader.get(hello.rx_depth) ||
       !reader.get(hello.max_message_bytes)) {
     return refuse("fixed fields truncated");
   }

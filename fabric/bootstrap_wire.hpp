@@ -3,7 +3,7 @@
 //
 // Byte layout (docs/fabric.md has the grammar); all integers little-endian:
 //   header = magic:u32 version:u16 kind:u16 body_length:u32 body_crc32c:u32     (16 bytes)
-//   body   = from:u32 to:u32 nonce:u64 rx_depth:u32 max_message_bytes:u32
+//   body   = from:u32 to:u32 channel:u32 nonce:u64 rx_depth:u32 max_message_bytes:u32
 //            provider:str8 endpoint_name:bytes16 control:region regions:u32 region*
 //   region = id:u32 length:u64 key:u64 address:u64
 // A decoder refuses (invalid_argument / corruption, with the reason) anything that is not
@@ -25,7 +25,9 @@ namespace squall::fabric {
 
 // Wire constants. Never renumber or reuse.
 inline constexpr std::uint32_t kHelloMagic = 0x48425153;  // "SQBH" read as little-endian
-inline constexpr std::uint16_t kHelloVersion = 1;
+// Version 2 added `channel` (several transports behind one port, docs/fabric.md "Channels");
+// version 1 is refused.
+inline constexpr std::uint16_t kHelloVersion = 2;
 inline constexpr std::uint16_t kHelloKind = 1;
 inline constexpr std::size_t kHelloHeaderBytes = 16;
 
@@ -51,6 +53,7 @@ struct RegionDescriptor {
 struct Hello {
   NodeId from;
   NodeId to;
+  std::uint32_t channel = 0;           // the transport of `from` and `to` this hello is for
   std::uint64_t nonce = 0;             // chosen by `from` per connection attempt
   std::uint32_t rx_depth = 0;          // receive buffers `from` keeps posted for `to`
   std::uint32_t max_message_bytes = 0; // largest payload `from` accepts

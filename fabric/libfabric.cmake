@@ -2,6 +2,7 @@
 # libfabric headers stay private to these sources (fabric/libfabric_impl.hpp).
 target_sources(squall_fabric PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/bootstrap.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/bootstrap_listener.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/bootstrap_wire.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/libfabric.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/libfabric_connect.cpp
@@ -10,6 +11,7 @@ target_sources(squall_fabric PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/libfabric_wire.cpp)
 target_link_libraries(squall_fabric PRIVATE PkgConfig::LIBFABRIC Boost::headers Threads::Threads)
 # Asio's scheduler trips GCC 12's -Wnull-dereference after inlining (a false positive inside
-# the Boost headers); only the file that includes Asio is exempted.
+# the Boost headers); only the files that include Asio are exempted.
 set_source_files_properties(${CMAKE_CURRENT_SOURCE_DIR}/bootstrap.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/bootstrap_listener.cpp
   PROPERTIES COMPILE_OPTIONS -Wno-null-dereference)

@@ -20,6 +20,7 @@
 
 #include "common/ids.hpp"
 #include "common/status.hpp"
+#include "fabric/bootstrap_listener.hpp"
 #include "fabric/transport.hpp"
 
 namespace squall::fabric {
@@ -30,8 +31,14 @@ struct LibfabricOptions {
   NodeId node_id;                       // this node; the same id the peers use for it
   std::string provider = "tcp";         // "tcp" or "verbs" ("sockets" is refused)
   std::string domain = "lo";            // fi_info domain name: "lo", "eth0", "mlx5_0", ...
-  std::string bootstrap_host = "127.0.0.1";  // address the bootstrap listener binds
-  std::uint16_t bootstrap_port = 0;     // 0: any free port (see bootstrap_port())
+  std::string bootstrap_host = "127.0.0.1";  // own listener: the address it binds
+  std::uint16_t bootstrap_port = 0;     // own listener: 0 = any free port (bootstrap_port())
+  // Several transports behind one bootstrap port (docs/fabric.md, "Channels"): with a shared
+  // `listener` (bound once per node), this transport serves `channel` on it, and
+  // bootstrap_host/bootstrap_port are ignored. Unset: it binds its own listener, which
+  // serves `channel` only. Peers must use the same channel number for this transport.
+  std::uint32_t channel = 0;
+  std::shared_ptr<BootstrapListener> listener;
   std::uint32_t tx_depth = 128;         // per peer: posted writes + sends not yet completed
   std::uint32_t rx_depth = 128;         // per peer: receive buffers kept posted
   std::uint32_t max_message_bytes = 8192;   // largest send() payload
@@ -55,9 +62,11 @@ struct LibfabricStats {
 
 class LibfabricTransport final : public Transport {
  public:
-  // Opens the fabric, domain, queues and passive endpoint and starts the bootstrap listener.
-  // Errors: invalid_argument (options), not_found (no such provider/domain here),
-  // io_error/unavailable (libfabric or socket failures), each with the reason.
+  // Opens the fabric, domain, queues and passive endpoint and starts the bootstrap listener,
+  // or registers options.channel with the shared one (unregistered again, and the channel
+  // retired, by the destructor). Errors: invalid_argument (options), not_found (no such
+  // provider/domain here), already_exists (a live transport has this channel on the shared
+  // listener), io_error/unavailable (libfabric or socket failures), each with the reason.
   static Result<std::unique_ptr<LibfabricTransport>> create(const LibfabricOptions& options);
 
   // Closes every endpoint and queue without waiting for peers; never hangs.
@@ -72,7 +81,8 @@ class LibfabricTransport final : public Transport {
   std::size_t poll(std::vector<Event>& out, std::size_t max_events) override;
   std::size_t max_message_bytes() const override;
 
-  // The bound bootstrap port (the chosen one when options.bootstrap_port was 0).
+  // The bootstrap port peers dial: the shared listener's, or the bound one (the chosen one
+  // when options.bootstrap_port was 0).
   std::uint16_t bootstrap_port() const;
   LibfabricStats stats() const;
 

@@ -270,6 +270,7 @@ Hello LibfabricTransport::Impl::hello_for(const Peer& peer) const {
   Hello hello;
   hello.from = options.node_id;
   hello.to = peer.id;
+  hello.channel = options.channel;
   hello.nonce = peer.local_nonce;
   hello.rx_depth = options.rx_depth;
   hello.max_message_bytes = options.max_message_bytes;

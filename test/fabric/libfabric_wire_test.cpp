@@ -16,6 +16,7 @@ Hello sample_hello() {
   Hello hello;
   hello.from = NodeId(3);
   hello.to = NodeId(9);
+  hello.channel = 0x0BADF00D;
   hello.nonce = 0x0123456789ABCDEFULL;
   hello.rx_depth = 128;
   hello.max_message_bytes = 8192;
@@ -41,8 +42,9 @@ void reseal(Bytes& frame) {
 }
 
 // Offsets into the encoded sample body (see the layout in bootstrap_wire.hpp).
-constexpr std::size_t kRxDepthAt = kHelloHeaderBytes + 16;
-constexpr std::size_t kProviderLengthAt = kHelloHeaderBytes + 24;
+constexpr std::size_t kChannelAt = kHelloHeaderBytes + 8;
+constexpr std::size_t kRxDepthAt = kHelloHeaderBytes + 20;
+constexpr std::size_t kProviderLengthAt = kHelloHeaderBytes + 28;
 constexpr std::size_t kNameLengthAt = kProviderLengthAt + 1 + 3;
 constexpr std::size_t kRegionCountAt = kNameLengthAt + 2 + 16 + 28;
 
@@ -54,7 +56,10 @@ TEST_CASE("hello: round trip") {
   auto decoded = decode_hello(frame);
   REQUIRE(decoded.is_ok());
   REQUIRE(*decoded == hello);
-  REQUIRE(frame.size() == kHelloHeaderBytes + 24 + 4 + 18 + 28 + 4 + 2 * 28);
+  REQUIRE(frame.size() == kHelloHeaderBytes + 28 + 4 + 18 + 28 + 4 + 2 * 28);
+  // The channel sits right after `to`, little-endian.
+  REQUIRE(frame[kChannelAt] == std::byte{0x0D});
+  REQUIRE(frame[kChannelAt + 3] == std::byte{0x0B});
 }
 
 TEST_CASE("hello: header refusals") {
@@ -67,8 +72,15 @@ TEST_CASE("hello: header refusals") {
   bad[0] = std::byte{'X'};
   REQUIRE(decode_hello(bad).status().message().find("magic") != std::string::npos);
   bad = frame;
-  bad[4] = std::byte{2};
+  bad[4] = std::byte{3};
   REQUIRE(decode_hello(bad).status().message().find("version") != std::string::npos);
+  // Version 1 (before channels) is refused with a reason that names it.
+  bad = frame;
+  bad[4] = std::byte{1};
+  Status old = decode_hello(bad).status();
+  REQUIRE(old.code() == Code::invalid_argument);
+  REQUIRE(old.message().find("version 1") != std::string::npos);
+  REQUIRE(old.message().find("channels") != std::string::npos);
   bad = frame;
   bad[6] = std::byte{9};
   REQUIRE(decode_hello(bad).status().message().find("kind") != std::string::npos);
