@@ -7,6 +7,7 @@ target_include_directories(fabric_node PRIVATE ${PROJECT_SOURCE_DIR})
 
 squall_test(test_fabric_libfabric
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/libfabric_loopback_test.cpp
+          ${CMAKE_CURRENT_SOURCE_DIR}/libfabric_channels_test.cpp
           ${CMAKE_CURRENT_SOURCE_DIR}/libfabric_wire_test.cpp
           ${PROJECT_SOURCE_DIR}/test/integration/fabric_driver_test.cpp
   LIBS squall_fabric)
