@@ -82,9 +82,61 @@ ShardAssignment assign_shards(std::span<const NodeId> members, const ShardLayout
   return assignment;
 }
 
-Result<View> View::make(ViewId id, std::vector<Member> members, ShardLayout layout,
-                        const View* previous) {
-  SQUALL_TRY(layout.validate());
+std::optional<std::uint32_t> parse_ipv4(std::string_view host) {
+  std::uint32_t address = 0;
+  std::size_t position = 0;
+  for (int part = 0; part < 4; ++part) {
+    if (part > 0) {
+      if (position >= host.size() || host[position] != '.') return std::nullopt;
+      ++position;
+    }
+    std::size_t start = position;
+    std::uint32_t value = 0;
+    while (position < host.size() && host[position] >= '0' && host[position] <= '9' &&
+           position - start < 3) {
+      value = value * 10 + static_cast<std::uint32_t>(host[position] - '0');
+      ++position;
+    }
+    std::size_t digits = position - start;
+    if (digits == 0 || value > 255 || (digits > 1 && host[start] == '0')) return std::nullopt;
+    address = (address << 8) | value;
+  }
+  if (position != host.size()) return std::nullopt;
+  return address;
+}
+
+std::string format_ipv4(std::uint32_t address) {
+  return fmt::format("{}.{}.{}.{}", address >> 24, (address >> 16) & 0xFF, (address >> 8) & 0xFF,
+                     address & 0xFF);
+}
+
+Status validate_joiner(const Member& member) {
+  if (member.id.value == 0) return invalid_argument("node id 0 is reserved");
+  if (!parse_ipv4(member.address.host)) {
+    return invalid_argument(fmt::format("node {}: host '{}' is not an IPv4 literal", member.id,
+                                        member.address.host));
+  }
+  if (member.address.port == 0) {
+    return invalid_argument(fmt::format("node {}: fabric port 0", member.id));
+  }
+  if (member.rest.host.empty()) {
+    if (member.rest.port != 0) {
+      return invalid_argument(fmt::format("node {}: REST port without a host", member.id));
+    }
+    return Status::ok();
+  }
+  if (!parse_ipv4(member.rest.host) || member.rest.port == 0) {
+    return invalid_argument(fmt::format("node {}: REST endpoint '{}:{}' is not an IPv4 literal "
+                                        "and a non-zero port", member.id, member.rest.host,
+                                        member.rest.port));
+  }
+  return Status::ok();
+}
+
+namespace {
+
+// make()'s checks of the member list; the ids in rank order.
+Result<std::vector<NodeId>> member_ids(ViewId id, const std::vector<Member>& members) {
   if (members.empty()) return invalid_argument("a view needs at least one member");
   if (members.size() > kMaxViewMembers) {
     return invalid_argument(
@@ -98,12 +150,61 @@ Result<View> View::make(ViewId id, std::vector<Member> members, ShardLayout layo
     }
     ids.push_back(member.id);
   }
+  return ids;
+}
+
+Status check_assignment(const std::vector<NodeId>& ids, const ShardLayout& layout,
+                        const ShardAssignment& assignment) {
+  if (assignment.shards.size() != layout.shards) {
+    return invalid_argument(fmt::format("assignment of {} shards for a layout of {}",
+                                        assignment.shards.size(), layout.shards));
+  }
+  std::unordered_set<NodeId> members(ids.begin(), ids.end());
+  std::size_t target = std::min<std::size_t>(layout.replicas_per_shard, ids.size());
+  std::vector<ShardId> short_shards;
+  for (std::uint32_t shard = 0; shard < layout.shards; ++shard) {
+    const std::vector<NodeId>& nodes = assignment.shards[shard];
+    std::unordered_set<NodeId> seen;
+    for (NodeId node : nodes) {
+      if (!members.contains(node) || !seen.insert(node).second) {
+        return invalid_argument(fmt::format("shard {}: node {} is not a member or is listed "
+                                            "twice", shard, node));
+      }
+    }
+    if (nodes.size() != target) {
+      return invalid_argument(fmt::format("shard {} has {} members, expected {}", shard,
+                                          nodes.size(), target));
+    }
+    if (nodes.size() < layout.replicas_per_shard) short_shards.push_back(ShardId{shard});
+  }
+  if (short_shards != assignment.under_replicated) {
+    return invalid_argument("under-replicated shards do not match the assignment");
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<View> View::restore(ViewId id, std::vector<Member> members, ShardLayout layout,
+                           ShardAssignment assignment) {
+  SQUALL_TRY(layout.validate());
+  Result<std::vector<NodeId>> ids = member_ids(id, members);
+  if (!ids) return ids.status();
+  SQUALL_TRY(check_assignment(*ids, layout, assignment));
+  return View(id, std::move(members), layout, std::move(assignment));
+}
+
+Result<View> View::make(ViewId id, std::vector<Member> members, ShardLayout layout,
+                        const View* previous) {
+  SQUALL_TRY(layout.validate());
+  Result<std::vector<NodeId>> ids = member_ids(id, members);
+  if (!ids) return ids.status();
   if (previous != nullptr && previous->id() >= id) {
     return invalid_argument(
         fmt::format("view {} cannot follow view {}", id, previous->id()));
   }
   const ShardAssignment* before = previous != nullptr ? &previous->assignment() : nullptr;
-  ShardAssignment assignment = assign_shards(ids, layout, before);
+  ShardAssignment assignment = assign_shards(*ids, layout, before);
   return View(id, std::move(members), layout, std::move(assignment));
 }
 

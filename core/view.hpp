@@ -19,6 +19,8 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/ids.hpp"
@@ -34,12 +36,26 @@ inline constexpr std::uint32_t kMaxReplicasPerShard = 64;
 
 struct Member {
   NodeId id;
-  fabric::PeerAddress address;  // the member's fabric bootstrap endpoint
+  fabric::PeerAddress address;       // fabric bootstrap endpoint (host, port)
+  std::uint16_t membership_port = 0;  // TCP membership service on address.host; 0 = none
+  fabric::PeerAddress rest{};        // REST endpoint (host, port); empty host = none
   bool operator==(const Member& other) const {
     return id == other.id && address.host == other.address.host &&
-           address.port == other.address.port;
+           address.port == other.address.port && membership_port == other.membership_port &&
+           rest.host == other.rest.host && rest.port == other.rest.port;
   }
 };
+
+// The IPv4 literal `host` ("a.b.c.d", canonical: no leading zeros, each part <= 255) as a
+// 32-bit number (a in the high byte); nullopt for anything else.
+std::optional<std::uint32_t> parse_ipv4(std::string_view host);
+std::string format_ipv4(std::uint32_t address);
+
+// A member that can join: id non-zero, address.host a canonical IPv4 literal and
+// address.port non-zero, rest either empty (host "" and port 0) or an IPv4 literal with a
+// non-zero port. Joins travel in fixed-size SST words (docs/core.md, "Joins"), hence IPv4
+// literals only. invalid_argument with the reason otherwise.
+Status validate_joiner(const Member& member);
 
 struct ShardLayout {
   std::uint32_t shards = 1;
@@ -69,6 +85,14 @@ class View {
   // bad layout, or `previous` with an id not below `id`.
   static Result<View> make(ViewId id, std::vector<Member> members, ShardLayout layout,
                            const View* previous = nullptr);
+  // A view with a recorded assignment (from a ViewRecord: a joiner cannot recompute it, the
+  // assignment depends on the history). Besides make()'s checks, the assignment must fit the
+  // layout: one list per shard, each of distinct members of the view, at most
+  // replicas_per_shard long and, unless every member serves the shard, exactly
+  // min(replicas_per_shard, members) long; under_replicated must list exactly the short
+  // shards. invalid_argument otherwise.
+  static Result<View> restore(ViewId id, std::vector<Member> members, ShardLayout layout,
+                              ShardAssignment assignment);
 
   ViewId id() const { return id_; }
   const std::vector<Member>& members() const { return members_; }

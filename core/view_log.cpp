@@ -22,10 +22,15 @@ void put_view(ByteWriter& out, const ViewRecord& view) {
   out.put(static_cast<std::uint32_t>(view.members.size()));
   for (const Member& member : view.members) {
     SQUALL_ASSERT(member.address.host.size() <= kMaxHostBytes, "host name too long to log");
+    SQUALL_ASSERT(member.rest.host.size() <= kMaxHostBytes, "REST host name too long to log");
     out.put(member.id.value);
     out.put(member.address.port);
     out.put(static_cast<std::uint16_t>(member.address.host.size()));
     out.put_bytes(as_bytes(member.address.host));
+    out.put(member.membership_port);
+    out.put(member.rest.port);
+    out.put(static_cast<std::uint16_t>(member.rest.host.size()));
+    out.put_bytes(as_bytes(member.rest.host));
   }
   out.put(static_cast<std::uint32_t>(view.assignment.shards.size()));
   for (const auto& shard : view.assignment.shards) {
@@ -44,15 +49,20 @@ void put_trim(ByteWriter& out, const TrimRecord& trim) {
   for (std::uint64_t slots : trim.trim) out.put(slots);
 }
 
-bool get_member(ByteReader& in, Member& member) {
+bool get_host(ByteReader& in, std::string& host) {
   std::uint16_t host_bytes = 0;
-  std::span<const std::byte> host;
-  if (!in.get(member.id.value) || !in.get(member.address.port) || !in.get(host_bytes) ||
-      host_bytes > kMaxHostBytes || !in.get_bytes(host_bytes, host)) {
+  std::span<const std::byte> bytes;
+  if (!in.get(host_bytes) || host_bytes > kMaxHostBytes || !in.get_bytes(host_bytes, bytes)) {
     return false;
   }
-  member.address.host.assign(as_string_view(host));
+  host.assign(as_string_view(bytes));
   return true;
+}
+
+bool get_member(ByteReader& in, Member& member) {
+  return in.get(member.id.value) && in.get(member.address.port) &&
+         get_host(in, member.address.host) && in.get(member.membership_port) &&
+         in.get(member.rest.port) && get_host(in, member.rest.host);
 }
 
 bool get_ids(ByteReader& in, std::uint32_t max_count, std::vector<std::uint32_t>& ids) {
@@ -114,6 +124,29 @@ Status errno_status(const std::string& what, const std::string& path) {
 
 ViewRecord ViewRecord::of(const View& view) {
   return {view.id(), view.members(), view.layout(), view.assignment()};
+}
+
+Bytes encode_view_record(const ViewRecord& record) {
+  Bytes body;
+  ByteWriter out(body);
+  put_view(out, record);
+  SQUALL_ASSERT(body.size() <= kMaxViewLogBodyBytes, "view record of {} bytes", body.size());
+  return body;
+}
+
+Result<ViewRecord> decode_view_record(std::span<const std::byte> bytes) {
+  if (bytes.size() > kMaxViewLogBodyBytes) return corruption("view record: too long");
+  ByteReader in(bytes);
+  Result<ViewRecord> record = get_view(in);
+  if (!record) return record.status();
+  if (in.remaining() != 0) return corruption("view record: trailing bytes");
+  Result<View> view = restore_view(*record);
+  if (!view) return corruption("view record: " + view.status().message());
+  return record;
+}
+
+Result<View> restore_view(const ViewRecord& record) {
+  return View::restore(record.id, record.members, record.layout, record.assignment);
 }
 
 Bytes encode_view_log_record(const ViewLogRecord& record) {

@@ -58,6 +58,15 @@ struct TrimRecord {
 
 using ViewLogRecord = std::variant<ViewRecord, TrimRecord>;
 
+// A view record alone (the body of a view log record, no header or CRC): how a leader hands
+// a joiner the view that admits it and the one before it. The decoder is bounded (at most
+// kMaxViewLogBodyBytes, every count and length checked before use), refuses trailing bytes,
+// and validates the content as restore_view() does: corruption for anything invalid.
+Bytes encode_view_record(const ViewRecord& record);
+Result<ViewRecord> decode_view_record(std::span<const std::byte> bytes);
+// The View a record describes, with its recorded assignment (View::restore).
+Result<View> restore_view(const ViewRecord& record);
+
 // One encoded record, header included.
 Bytes encode_view_log_record(const ViewLogRecord& record);
 // Decodes the record at the start of `bytes`; sets `consumed_bytes`. corruption for anything
