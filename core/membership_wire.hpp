@@ -1,0 +1,101 @@
+// The membership service's messages: what a joining, leaving or restarting node and a member
+// tell each other over TCP (ports.membership). Pure encoding and bounded, validated decoding;
+// no I/O. docs/core.md ("Membership service") has the byte grammar.
+//
+// Frame (integers little-endian):
+//   header = magic:u32 version:u16 kind:u16 body_length:u32 body_crc32c:u32   (16 bytes)
+//   body   = depends on kind (below); strings are u32 length + bytes, bounded per field.
+// A decoder refuses (invalid_argument / corruption, with the reason) anything that is not
+// exactly one well-formed message within the limits; it never reads out of bounds.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+
+#include "common/bytes.hpp"
+#include "common/ids.hpp"
+#include "common/status.hpp"
+#include "core/view.hpp"
+
+namespace squall::core {
+
+inline constexpr std::uint32_t kMembershipMagic = 0x4D535153;  // "SQSM" little-endian
+inline constexpr std::uint16_t kMembershipWireVersion = 1;
+inline constexpr std::size_t kMembershipHeaderBytes = 16;
+inline constexpr std::uint32_t kMaxMembershipBodyBytes = 1U << 20;
+inline constexpr std::size_t kMaxReasonBytes = 1024;
+inline constexpr std::size_t kMaxClusterNameBytes = 64;
+// Nodes of one build speak the same membership protocol; a joiner of another is refused.
+inline constexpr std::uint32_t kMembershipProtocol = 1;
+
+// Kinds are on the wire: never renumber.
+enum class MembershipKind : std::uint16_t {
+  join_request = 1,
+  join_accepted = 2,
+  redirect = 3,
+  retry = 4,
+  refused = 5,
+  leave_request = 6,
+  leave_done = 7,
+};
+
+struct JoinRequest {
+  std::string cluster;
+  std::uint32_t protocol = kMembershipProtocol;
+  Member member;
+  bool operator==(const JoinRequest&) const = default;
+};
+
+// The view that admits the joiner, and the one before it (the joiner needs both: the
+// assignment of the first depends on the second; state transfer finds its sources there).
+struct JoinAccepted {
+  Bytes view;      // encode_view_record
+  Bytes previous;  // encode_view_record; empty when `view` is the first
+  bool operator==(const JoinAccepted&) const = default;
+};
+
+// Ask the leader instead.
+struct Redirect {
+  std::string host;
+  std::uint16_t port = 0;
+  bool operator==(const Redirect&) const = default;
+};
+
+// Not now (no view yet, a change under way, the old incarnation still a member): try again.
+struct Retry {
+  std::string reason;
+  bool operator==(const Retry&) const = default;
+};
+
+// Never (wrong cluster, incompatible protocol, invalid member).
+struct Refused {
+  std::string reason;
+  bool operator==(const Refused&) const = default;
+};
+
+struct LeaveRequest {
+  std::string cluster;
+  NodeId node;
+  bool operator==(const LeaveRequest&) const = default;
+};
+
+// The removal is proposed (the leaver watches for the view without it).
+struct LeaveDone {
+  bool operator==(const LeaveDone&) const = default;
+};
+
+using MembershipMessage =
+    std::variant<JoinRequest, JoinAccepted, Redirect, Retry, Refused, LeaveRequest, LeaveDone>;
+
+Bytes encode_membership_message(const MembershipMessage& message);
+
+// The body length announced by a header, after checking magic, version and bounds.
+Result<std::uint32_t> decode_membership_header(std::span<const std::byte> header);
+// One whole frame (header + body).
+Result<MembershipMessage> decode_membership_message(std::span<const std::byte> frame);
+
+}  // namespace squall::core

@@ -1,0 +1,113 @@
+#include <catch2/catch.hpp>
+
+#include <random>
+
+#include "common/crc32c.hpp"
+#include "core/membership_wire.hpp"
+
+namespace squall::core {
+namespace {
+
+Member sample_member() {
+  Member member;
+  member.id = NodeId{7};
+  member.address = fabric::PeerAddress{"10.1.2.3", 23652};
+  member.membership_port = 23650;
+  member.rest = fabric::PeerAddress{"10.1.2.3", 8087};
+  return member;
+}
+
+std::vector<MembershipMessage> samples() {
+  return {JoinRequest{"prod", kMembershipProtocol, sample_member()},
+          JoinAccepted{Bytes(40, std::byte{0x11}), Bytes(12, std::byte{0x22})},
+          JoinAccepted{Bytes(3, std::byte{0x33}), {}},
+          Redirect{"10.0.0.1", 23580},
+          Retry{"a view change is under way"},
+          Refused{"wrong cluster"},
+          LeaveRequest{"prod", NodeId{3}},
+          LeaveDone{}};
+}
+
+TEST_CASE("membership messages round-trip", "[membership_wire]") {
+  for (const MembershipMessage& message : samples()) {
+    Bytes frame = encode_membership_message(message);
+    auto decoded = decode_membership_message(frame);
+    REQUIRE(decoded.is_ok());
+    CHECK(*decoded == message);
+  }
+}
+
+TEST_CASE("every truncation of a membership frame is refused", "[membership_wire]") {
+  for (const MembershipMessage& message : samples()) {
+    Bytes frame = encode_membership_message(message);
+    for (std::size_t size = 0; size < frame.size(); ++size) {
+      auto decoded = decode_membership_message(std::span(frame).first(size));
+      CHECK_FALSE(decoded.is_ok());
+    }
+    Bytes longer = frame;
+    longer.push_back(std::byte{0});
+    CHECK_FALSE(decode_membership_message(longer).is_ok());
+  }
+}
+
+TEST_CASE("bad magic, version, length and CRC are refused with a reason",
+          "[membership_wire]") {
+  Bytes frame = encode_membership_message(Retry{"later"});
+  Bytes bad_magic = frame;
+  bad_magic[0] ^= std::byte{1};
+  CHECK(decode_membership_message(bad_magic).status().message().find("magic") !=
+        std::string::npos);
+  Bytes bad_version = frame;
+  bad_version[4] = std::byte{9};
+  CHECK(decode_membership_message(bad_version).status().code() == Code::invalid_argument);
+  Bytes huge = frame;
+  huge[8] = huge[9] = huge[10] = huge[11] = std::byte{0xFF};
+  CHECK(decode_membership_header(std::span(huge).first(kMembershipHeaderBytes))
+            .status()
+            .message()
+            .find("exceeds") != std::string::npos);
+  Bytes bad_crc = frame;
+  bad_crc.back() ^= std::byte{0x40};
+  CHECK(decode_membership_message(bad_crc).status().message().find("CRC") != std::string::npos);
+}
+
+// Re-seals a frame whose body was changed, so the decoder reaches the body checks.
+void reseal(Bytes& frame) {
+  std::span<const std::byte> body = std::span(frame).subspan(kMembershipHeaderBytes);
+  std::uint32_t length = static_cast<std::uint32_t>(body.size());
+  std::uint32_t crc = crc32c(body);
+  for (int i = 0; i < 4; ++i) {
+    frame[8 + i] = static_cast<std::byte>(length >> (8 * i));
+    frame[12 + i] = static_cast<std::byte>(crc >> (8 * i));
+  }
+}
+
+TEST_CASE("random corruption of sealed bodies never crashes the decoder",
+          "[membership_wire]") {
+  std::mt19937_64 random(42);
+  int refused = 0;
+  for (const MembershipMessage& message : samples()) {
+    Bytes frame = encode_membership_message(message);
+    for (int round = 0; round < 500; ++round) {
+      Bytes mutated = frame;
+      if (mutated.size() == kMembershipHeaderBytes) break;
+      std::size_t at = kMembershipHeaderBytes +
+                       random() % (mutated.size() - kMembershipHeaderBytes);
+      mutated[at] = static_cast<std::byte>(random());
+      if (random() % 3 == 0) mutated.resize(at + 1);
+      reseal(mutated);
+      refused += decode_membership_message(mutated).is_ok() ? 0 : 1;
+    }
+  }
+  CHECK(refused > 0);
+}
+
+TEST_CASE("unknown kinds are refused", "[membership_wire]") {
+  Bytes frame = encode_membership_message(LeaveDone{});
+  frame[6] = std::byte{99};
+  CHECK(decode_membership_message(frame).status().message().find("unknown") !=
+        std::string::npos);
+}
+
+}  // namespace
+}  // namespace squall::core
