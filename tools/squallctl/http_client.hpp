@@ -1,0 +1,96 @@
+// HttpClient: squallctl's blocking HTTP/1.1 client (Boost.Beast) over a list of endpoints.
+//
+// A request goes to the endpoint that answered last (the first one to begin with). When an
+// endpoint cannot be reached (connection refused, name not resolved, connect timeout) the
+// next one is tried, each at most once per request. A request that was sent but got no
+// answer is only retried elsewhere when it is safe to repeat (GET); a write that may have
+// taken effect is reported as unavailable instead of being applied twice.
+//
+// Every operation is bounded by timeout_ms (connect, and the whole exchange of one
+// request). Not thread-safe: one client per thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.hpp"
+#include "config/config.hpp"
+
+namespace squall::ctl {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpReply {
+  unsigned status = 0;
+  HeaderList headers;  // names as sent by the server
+  std::string body;
+  std::string endpoint;  // "host:port" that answered
+
+  // The value of the first header named `name` (case-insensitive), if any.
+  std::optional<std::string> header(std::string_view name) const;
+};
+
+// What an SSE stream reader is told, in order: the response head, then body bytes.
+struct StreamHandlers {
+  // Called once with the status and headers (body empty). Return false to stop at once.
+  std::function<bool(const HttpReply& head)> on_head;
+  // Called with each piece of the (de-chunked) body. Return false to stop reading.
+  std::function<bool(std::string_view bytes)> on_data;
+};
+
+enum class StreamEnd : std::uint8_t {
+  stopped,  // a handler returned false
+  closed,   // the server ended the response or closed the connection
+  stalled,  // nothing arrived for idle_timeout_ms
+};
+
+class HttpClient {
+ public:
+  HttpClient(std::vector<config::HostPort> endpoints, std::uint32_t timeout_ms);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // Sends one request and reads the whole answer (body at most max_body_bytes).
+  // Errors: unavailable when no endpoint could be reached or the exchange failed;
+  // timed_out when the answer did not arrive within timeout_ms.
+  Result<HttpReply> request(std::string_view method, const std::string& target,
+                            const std::string& body = {}, const HeaderList& headers = {});
+
+  // Sends a GET and streams the answer to `handlers` until one of them stops, the server
+  // ends it, or nothing arrives for idle_timeout_ms. Connecting fails over like request();
+  // errors are those of request(), for the part before the head arrived.
+  Result<StreamEnd> stream(const std::string& target, const HeaderList& headers,
+                           std::uint32_t idle_timeout_ms, const StreamHandlers& handlers);
+
+  // The endpoint requests go to first, as "host:port".
+  std::string current_endpoint() const;
+  const std::vector<config::HostPort>& endpoints() const { return endpoints_; }
+
+  static constexpr std::uint64_t max_body_bytes = 64ULL << 20;
+
+ private:
+  struct Connection;
+  // Connects to the current endpoint or the following ones; moves current_ to the one that
+  // answered. Errors: unavailable, listing every endpoint's failure.
+  Result<std::unique_ptr<Connection>> connect();
+
+  std::vector<config::HostPort> endpoints_;
+  std::size_t current_ = 0;
+  std::uint32_t timeout_ms_;
+};
+
+// Percent-encodes a key for a path (/v1/kv/{key}): every byte but the unreserved characters
+// and '/' is escaped.
+std::string encode_path(std::string_view key);
+// Percent-encodes a query value: every byte but the unreserved characters is escaped.
+std::string encode_query(std::string_view value);
+
+}  // namespace squall::ctl
