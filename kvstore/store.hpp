@@ -65,6 +65,20 @@ struct ReadResult {
   Bytes value;
 };
 
+// One put or tombstone of a key, as Store::changes() lists it.
+struct Change {
+  std::string key;
+  Entry entry;
+};
+
+// The writes under a prefix in version order (Store::changes()).
+struct ChangePage {
+  std::vector<Change> changes;  // ascending versions
+  // The page covers (after, through]: every put and tombstone under the prefix with a version
+  // in that range is in `changes`. through == upto once the range is exhausted.
+  Version through = 0;
+};
+
 struct RetentionStats {
   std::size_t keys_visited = 0;
   std::size_t versions_discarded = 0;
@@ -128,6 +142,31 @@ class Store {
   Result<ListPage> list(std::string_view prefix, std::string_view start_after,
                         std::size_t limit, ReadPoint at = ReadPoint::latest()) const;
 
+  // The log of the keys under `prefix`: every put and tombstone with a version in
+  // (after, upto], ascending, at most `max_items` in [1, max_page_items] (the smallest
+  // versions; the page says how far it covers). out_of_range ("gone") when a version above
+  // `after` of a key under the prefix may have been discarded: a key's newest discarded
+  // version (its history-gap marker) is above `after`, or the floor is (keys dropped entirely,
+  // history before start_history_after()). Exact per key; dropped keys count for every prefix.
+  // REQUIRES: every write up to `upto` has been applied (none at or below it arrives later).
+  // Cost (docs/storage.md, "Changes under a prefix"): every key under the prefix is visited
+  // (a binary search in its versions), list_scan_keys keys per shared lock hold; memory is
+  // O(max_items) whatever the range.
+  Result<ChangePage> changes(std::string_view prefix, Version after, Version upto,
+                             std::size_t max_items) const;
+  // The lowest `after` changes(prefix, ...) accepts now: the newest version discarded under the
+  // prefix, or the floor if higher (0: nothing was ever discarded). Costs one changes() scan.
+  Version changes_horizon(std::string_view prefix) const;
+  // The value of put `version` of `key`. out_of_range: that version is no longer retained;
+  // invalid_argument: it is a tombstone.
+  Result<Bytes> read_version(std::string_view key, Version version) const;
+  // Declares that this store's history starts after `version`: versions up to it may be
+  // missing (the store was filled from a checkpoint, which holds only each key's latest
+  // version; or it starts empty in place of history lost in a restart). Raises the floor to
+  // (version, timestamp), durably in persistent mode, so that reads and changes() below it are
+  // gone rather than wrong. From the maintenance side (not concurrently with compact()).
+  Status start_history_after(Version version, HlcTimestamp timestamp);
+
   // Runs the retention policy over every key, in batches of retention_batch_keys per lock
   // hold. Only durable versions justify a discard (VersionIndex::sweep), so call it after
   // sync() to trim what the last writes superseded.
@@ -149,6 +188,10 @@ class Store {
   Result<CompactionStats> compact_segment(const SegmentInfo& segment);
   Status relocate_moved(const std::vector<Moved>& moved);
   void note_hold(std::uint64_t start_us);
+  // Visits every key under `prefix` (store_changes.cpp), offering `take` its versions in
+  // (after, upto]; returns the horizon: max(newest version discarded under it, floor).
+  Version scan_changes(std::string_view prefix, Version after, Version upto,
+                       const ChangeFn& take) const;
   // Retention may discard a version only for the sake of versions up to this one.
   Version retention_horizon() const;
 

@@ -219,6 +219,30 @@ Result<ListPage> VersionIndex::list(std::string_view prefix, std::string_view st
   return page;
 }
 
+ChangeScanStep VersionIndex::scan_changes(std::string_view prefix, std::string_view from_key,
+                                          std::size_t max_keys, Version after, Version upto,
+                                          const ChangeFn& take) const {
+  SQUALL_ASSERT(max_keys >= 1, "change scan of 0 keys");
+  ChangeScanStep step;
+  std::size_t visited = 0;
+  for (auto it = keys_.lower_bound(std::max(prefix, from_key));
+       it != keys_.end() && it->key().starts_with(prefix); ++it) {
+    if (visited++ == max_keys) {
+      step.next_key = std::string(it->key());
+      return step;
+    }
+    auto slots = it->slots();
+    if (it->has_gap()) step.discarded = std::max(step.discarded, Version{slots[0].version});
+    auto first = std::upper_bound(slots.begin(), slots.end(), after,
+                                  [](std::uint64_t v, const Slot& s) { return v < s.version; });
+    for (; first != slots.end() && first->version <= upto; ++first) {
+      if (first->op() == Op::history_gap) continue;  // only slot 0; the caller sees `discarded`
+      if (!take(it->key(), first->entry())) break;
+    }
+  }
+  return step;
+}
+
 }  // namespace squall::kvstore
 
 namespace squall::kvstore {

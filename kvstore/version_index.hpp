@@ -100,6 +100,17 @@ using ReleaseFn = std::function<void(std::string_view key, const Entry& entry, b
 // "Every version is durable": the horizon for the in-memory mode and for recovery.
 constexpr Version kAllDurable = ~Version{0};
 
+// Called for each version a change scan offers (VersionIndex::scan_changes); returns false to
+// skip the key's remaining versions.
+using ChangeFn = std::function<bool(std::string_view key, const Entry& entry)>;
+
+// One step of a change scan.
+struct ChangeScanStep {
+  std::optional<std::string> next_key;  // where the next step starts; none: the prefix is done
+  // The newest version retention discarded among the keys visited (their gap markers); 0: none.
+  Version discarded = 0;
+};
+
 struct SweepResult {
   std::optional<std::string> next_key;  // where the next sweep step starts; none: done
   std::size_t keys_visited = 0;
@@ -134,6 +145,14 @@ class VersionIndex {
   // the listing needs.
   Result<ListPage> list(std::string_view prefix, std::string_view start_after,
                         std::size_t limit, ReadPoint at, std::size_t scan_limit) const;
+
+  // Visits the keys with `prefix` from `from_key` on (inclusive), in byte order, at most
+  // `max_keys`: notes the newest version each lost to retention and offers `take` the key's
+  // versions in (after, upto], ascending (puts and tombstones; gap markers never). The scan
+  // behind Store::changes(): versions of many keys merged by the caller.
+  ChangeScanStep scan_changes(std::string_view prefix, std::string_view from_key,
+                              std::size_t max_keys, Version after, Version upto,
+                              const ChangeFn& take) const;
 
   // Applies the policy with versions superseded at or before `cutoff` (an HLC timestamp) out
   // of the age limit, to at most `max_keys` keys from `from_key` on.

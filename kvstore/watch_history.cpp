@@ -1,6 +1,8 @@
-// StoreWatchHistory: replay of key topics from a Store's per-key history.
+// StoreWatchHistory: replay of key topics from a Store's per-key history, of prefix topics
+// from the Store's changes under the prefix.
 #include "kvstore/watch_history.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <limits>
 
@@ -43,7 +45,6 @@ StoreWatchHistory::StoreWatchHistory(const Store& store, ShardId shard,
 }
 
 bool StoreWatchHistory::replayable(const Topic& topic) const {
-  if (topic.is_prefix()) return false;
   return !options_.stored || options_.stored(topic);
 }
 
@@ -95,6 +96,7 @@ Result<bool> StoreWatchHistory::complete(const std::string& key, Version after,
 
 Result<bool> StoreWatchHistory::covers(const Topic& topic, Version after) const {
   if (!replayable(topic)) return false;
+  if (topic.is_prefix()) return store_.changes_horizon(topic.text) <= after;
   Result<Walk> walked = walk(topic.text, after, std::nullopt, 0);
   if (!walked) {
     if (walked.status().code() == Code::out_of_range) return false;
@@ -105,6 +107,7 @@ Result<bool> StoreWatchHistory::covers(const Topic& topic, Version after) const 
 
 std::optional<Version> StoreWatchHistory::oldest(const Topic& topic) const {
   if (!replayable(topic)) return std::nullopt;
+  if (topic.is_prefix()) return store_.changes_horizon(topic.text);
   Result<Walk> walked = walk(topic.text, 0, std::nullopt, 0);
   if (!walked || !walked->oldest_seen) return std::nullopt;
   return *walked->oldest_seen - 1;
@@ -121,13 +124,9 @@ Result<WatchEventPtr> StoreWatchHistory::make_event(const std::string& key, cons
   event->op = entry.op == Op::put ? WatchOp::put : WatchOp::del;
   event->key = key;
   if (values && entry.op == Op::put) {
-    Result<ReadResult> read = store_.get(key, ReadPoint::at_version(entry.version));
-    if (!read) return read.status();
-    if (read->entry.version != entry.version) {
-      return Status(Code::out_of_range, fmt::format("version {} of key '{}' is no longer "
-                                                    "retained", entry.version, key));
-    }
-    event->value = std::move(read->value);
+    Result<Bytes> value = store_.read_version(key, entry.version);
+    if (!value) return value.status();
+    event->value = std::move(*value);
   }
   return WatchEventPtr(std::move(event));
 }
@@ -141,6 +140,7 @@ Result<WatchHistoryPage> StoreWatchHistory::read(const Topic& topic, Version aft
     return Status(Code::out_of_range, fmt::format("topic '{}' cannot be replayed from the "
                                                   "store", topic.text));
   }
+  if (topic.is_prefix()) return read_prefix(topic, after, upto, max_events, values);
   Result<Walk> walked = walk(topic.text, after, upto, max_events);
   if (!walked) return walked.status();
   Result<bool> whole = complete(topic.text, after, *walked);
@@ -156,6 +156,26 @@ Result<WatchHistoryPage> StoreWatchHistory::read(const Topic& topic, Version aft
     page.events.push_back(std::move(*event));
   }
   page.through = page.events.size() < max_events ? upto : page.events.back()->version;
+  return page;
+}
+
+// Pages of at most page_versions events: Store::changes keeps the page's smallest versions in
+// memory, so the page size bounds the memory of one step whatever the range.
+Result<WatchHistoryPage> StoreWatchHistory::read_prefix(const Topic& topic, Version after,
+                                                        Version upto, std::size_t max_events,
+                                                        bool values) const {
+  std::size_t limit = std::min({max_events, options_.page_versions,
+                                store_.options().max_page_items});
+  Result<ChangePage> changes = store_.changes(topic.text, after, upto, limit);
+  if (!changes) return changes.status();
+  WatchHistoryPage page;
+  page.events.reserve(changes->changes.size());
+  for (const Change& change : changes->changes) {
+    Result<WatchEventPtr> event = make_event(change.key, change.entry, values);
+    if (!event) return event.status();
+    page.events.push_back(std::move(*event));
+  }
+  page.through = changes->through;
   return page;
 }
 

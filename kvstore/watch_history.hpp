@@ -46,26 +46,29 @@ class WatchHistory {
 };
 
 struct StoreWatchHistoryOptions {
-  // Versions asked of Store::history() per call (<= the store's max_page_items).
+  // Versions asked of Store::history() per call, and the most events of one prefix page
+  // (Store::changes); <= the store's max_page_items.
   std::size_t page_versions = 1024;
   // Most versions one call walks (newest to oldest) to find a range's start; a key with more
   // versions than this above a position cannot be replayed from there (out_of_range).
   std::size_t max_walk_versions = 1 << 20;
-  // Whether every event of a key topic is in the store (false for keys of stateless pools,
-  // whose events are never stored). Unset: every key.
+  // Whether every event of a topic is in the store (false for keys of stateless pools, whose
+  // events are never stored, and for prefixes with such keys under them). Unset: every topic.
   std::function<bool(const Topic&)> stored;
 
   Status validate() const;
 };
 
-// Replays key topics from a Store's per-key history (Store::history, Store::get).
+// Replays topics from a Store.
 //
-// Prefix topics are not replayed (covers() is false, oldest() none): finding the keys under a
-// prefix that were deleted since a position needs a listing that includes tombstones, which
-// the Store does not offer. A prefix watcher therefore resumes only within the hub's journal.
+// Key topics walk the key's versions (Store::history) from `upto` down to `after`: the cost of
+// one read is the number of versions in that range (bounded by max_walk_versions).
 //
-// Replaying from `after` walks the key's versions from `upto` down to `after`: the cost of one
-// read is the number of versions in that range (bounded by max_walk_versions).
+// Prefix topics read the writes under the prefix in version order (Store::changes): every key
+// under the prefix is visited per page, tombstones included, so deletes of keys are replayed
+// too. A prefix can be replayed from `after` exactly when no version above `after` of a key
+// under it was discarded (Store::changes_horizon). `stored` must answer for the whole prefix:
+// true only when every key under it is stored here (no stateless pool below the prefix).
 class StoreWatchHistory final : public WatchHistory {
  public:
   // `store` must outlive this object and hold shard `shard`.
@@ -79,6 +82,8 @@ class StoreWatchHistory final : public WatchHistory {
  private:
   struct Walk;
   bool replayable(const Topic& topic) const;
+  Result<WatchHistoryPage> read_prefix(const Topic& topic, Version after, Version upto,
+                                       std::size_t max_events, bool values) const;
   Result<Walk> walk(const std::string& key, Version after, std::optional<Version> upto,
                     std::size_t keep) const;
   Result<bool> complete(const std::string& key, Version after, const Walk& walk) const;

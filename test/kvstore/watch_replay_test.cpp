@@ -94,13 +94,24 @@ TEST_CASE("Store history replays a key's retained versions and knows what is gon
   REQUIRE(history.read(k, 5, 20, 5, true).status().code() == Code::out_of_range);
   REQUIRE(history.read(k, 14, 20, 5, true).status().code() == Code::out_of_range);
 
-  // A key that never existed has nothing to replay from anywhere; prefixes are not replayed.
+  // A key that never existed has nothing to replay from anywhere.
   REQUIRE(*history.covers(Topic::for_key("never"), 0));
   REQUIRE_FALSE(history.oldest(Topic::for_key("never")));
-  REQUIRE_FALSE(*history.covers(Topic::for_prefix("k"), 15));
-  REQUIRE_FALSE(history.oldest(Topic::for_prefix("k")));
-  REQUIRE(history.read(Topic::for_prefix("k"), 15, 20, 5, true).status().code() ==
+  // A prefix replays from the newest version discarded under it: "k" lost 14, "other" 15.
+  REQUIRE(history.oldest(Topic::for_prefix("k")) == 14U);
+  REQUIRE(*history.covers(Topic::for_prefix("k"), 14));
+  REQUIRE_FALSE(*history.covers(Topic::for_prefix("k"), 13));
+  REQUIRE(history.oldest(Topic::for_prefix("")) == 15U);
+  REQUIRE(history.oldest(Topic::for_prefix("nothing")) == 0U);
+  REQUIRE(history.read(Topic::for_prefix("k"), 13, 20, 5, true).status().code() ==
           Code::out_of_range);
+  page = history.read(Topic::for_prefix(""), 15, 21, 4, true);
+  REQUIRE(page.is_ok());
+  REQUIRE(versions(page->events) == std::vector<Version>{16, 17, 18, 19});
+  REQUIRE(page->through == 19);
+  REQUIRE(page->events[2]->op == WatchOp::del);
+  REQUIRE(as_string_view(page->events[1]->value) == "v16");
+  REQUIRE(page->events[1]->key == "other");
 
   StoreWatchHistoryOptions stateless;
   stateless.stored = [](const Topic& topic) { return !topic.text.starts_with("s/"); };
@@ -139,7 +150,7 @@ TEST_CASE("Store history pages through long histories and bounds its walk",
   REQUIRE(*bounded.covers(Topic::for_key("odd"), 2900));
 }
 
-TEST_CASE("A key watcher resumes from the store when the journal moved on but a prefix cannot",
+TEST_CASE("Key and prefix watchers resume from the store when the journal moved on",
           "[watch][history]") {
   auto store = memory_store();
   StoreWatchHistory history(*store, ShardId{0});
@@ -148,32 +159,107 @@ TEST_CASE("A key watcher resumes from the store when the journal moved on but a 
   auto hub = make_hub(options);
   REQUIRE(hub->add_shard(ShardId{0}, 0, &history).is_ok());
   for (Version v = 1; v <= 30; ++v) {
-    std::string key = v % 3 == 0 ? "a/k" : "a/other";
+    std::string key = v % 3 == 0 ? "a/k" : v % 3 == 1 ? "a/other" : "b/x";
     std::string value = std::to_string(v);
-    REQUIRE(store->put(v, v, key, as_bytes(value)).is_ok());
-    hub->publish(ShardId{0}, v, v, WatchOp::put, key, as_bytes(value));
+    if (v % 7 == 0) {
+      REQUIRE(store->remove(v, v, key).is_ok());
+      hub->publish(ShardId{0}, v, v, WatchOp::del, key, {});
+    } else {
+      REQUIRE(store->put(v, v, key, as_bytes(value)).is_ok());
+      hub->publish(ShardId{0}, v, v, WatchOp::put, key, as_bytes(value));
+    }
   }
   hub->frontier(ShardId{0}, 30);
   WatchCursor cursor;
   cursor.set(ShardId{0}, 4);
+  auto drain = [](Watcher& watcher) {
+    std::vector<Version> got;
+    std::vector<WatchItem> batch;
+    while (watcher.poll(batch, 3) == PollState::more || !batch.empty()) {
+      for (const WatchItem& item : batch) {
+        got.push_back(item.event->version);
+        bool deleted = item.event->version % 7 == 0;
+        REQUIRE(item.event->op == (deleted ? WatchOp::del : WatchOp::put));
+        REQUIRE(item.has_value == !deleted);
+        if (!deleted) {
+          REQUIRE(as_string_view(item.event->value) == std::to_string(item.event->version));
+        }
+      }
+    }
+    return got;
+  };
   Result<std::unique_ptr<Watcher>> watcher =
       hub->subscribe(Topic::for_key("a/k"), WatchStart::after(cursor), {});
   REQUIRE(watcher.is_ok());
-  std::vector<Version> got;
-  std::vector<WatchItem> batch;
-  while ((*watcher)->poll(batch, 3) == PollState::more || !batch.empty()) {
-    for (const WatchItem& item : batch) {
-      got.push_back(item.event->version);
-      REQUIRE(as_string_view(item.event->value) == std::to_string(item.event->version));
-    }
-  }
-  REQUIRE(got == std::vector<Version>{6, 9, 12, 15, 18, 21, 24, 27, 30});
+  REQUIRE(drain(**watcher) == std::vector<Version>{6, 9, 12, 15, 18, 21, 24, 27, 30});
   auto oldest = hub->subscribe(Topic::for_key("a/k"), WatchStart::oldest(), {});
   REQUIRE(oldest.is_ok());
   REQUIRE((*oldest)->cursor().get(ShardId{0}) == 2U);
 
-  REQUIRE(hub->subscribe(Topic::for_prefix("a/"), WatchStart::after(cursor), {}).status().code()
-          == Code::out_of_range);
+  auto prefix = hub->subscribe(Topic::for_prefix("a/"), WatchStart::after(cursor), {});
+  REQUIRE(prefix.is_ok());
+  std::vector<Version> expected;
+  for (Version v = 5; v <= 30; ++v) {
+    if (v % 3 != 2) expected.push_back(v);
+  }
+  REQUIRE(drain(**prefix) == expected);
+  // Live events continue the replayed ones.
+  REQUIRE(store->put(31, 31, "a/new", as_bytes("31")).is_ok());
+  hub->publish(ShardId{0}, 31, 31, WatchOp::put, "a/new", as_bytes("31"));
+  hub->frontier(ShardId{0}, 31);
+  REQUIRE(drain(**prefix) == std::vector<Version>{31});
+}
+
+TEST_CASE("A prefix cursor is gone exactly when retention discarded a version under the prefix",
+          "[watch][history]") {
+  auto store = memory_store(2);
+  StoreWatchHistory history(*store, ShardId{0});
+  WatchHubOptions options;
+  options.journal_events = 2;
+  auto hub = make_hub(options);
+  REQUIRE(hub->add_shard(ShardId{0}, 0, &history).is_ok());
+  // "a/1" at 1, 4, 7, ... (keeps its 2 newest), "a/2" at 2 and 3 only, "b/1" busy at the rest.
+  Version v = 0;
+  auto write = [&](const std::string& key) {
+    ++v;
+    std::string value = key + std::to_string(v);
+    REQUIRE(store->put(v, v, key, as_bytes(value)).is_ok());
+    hub->publish(ShardId{0}, v, v, WatchOp::put, key, as_bytes(value));
+  };
+  write("a/1");
+  write("a/2");
+  write("a/2");
+  for (int i = 0; i < 5; ++i) {
+    write("a/1");
+    write("b/1");
+    write("b/1");
+  }
+  hub->frontier(ShardId{0}, v);
+  // a/1 holds 13 and 16; it lost 10 and older. b/1 lost up to 15.
+  for (Version from = 0; from < v; ++from) {
+    INFO("from " << from);
+    WatchCursor cursor;
+    cursor.set(ShardId{0}, from);
+    auto watcher = hub->subscribe(Topic::for_prefix("a/"), WatchStart::after(cursor), {});
+    if (from < 10) {
+      REQUIRE(watcher.status().code() == Code::out_of_range);
+      continue;
+    }
+    REQUIRE(watcher.is_ok());
+    std::vector<Version> got;
+    std::vector<WatchItem> batch;
+    while ((*watcher)->poll(batch, 1) == PollState::more || !batch.empty()) {
+      for (const WatchItem& item : batch) got.push_back(item.event->version);
+    }
+    std::vector<Version> expected;
+    for (Version e : {13, 16}) {
+      if (e > from) expected.push_back(e);
+    }
+    REQUIRE(got == expected);
+  }
+  auto oldest = hub->subscribe(Topic::for_prefix("a/"), WatchStart::oldest(), {});
+  REQUIRE(oldest.is_ok());
+  REQUIRE((*oldest)->cursor().get(ShardId{0}) == 10U);
 }
 
 namespace {
@@ -193,7 +279,7 @@ class ReplayScenario {
     for (std::uint32_t s = 0; s < shards_; ++s) {
       stores_.push_back(memory_store());
       StoreWatchHistoryOptions history_options;
-      history_options.stored = [](const Topic& t) { return !t.text.starts_with("s/"); };
+      history_options.stored = [](const Topic& t) { return !touches_stateless(t); };
       histories_.push_back(std::make_unique<StoreWatchHistory>(*stores_.back(), ShardId{s},
                                                                history_options));
       REQUIRE(hub_->add_shard(ShardId{s}, 0, with_store_ ? histories_.back().get() : nullptr)
@@ -287,9 +373,13 @@ class ReplayScenario {
     return events.size() > keep ? events[events.size() - keep - 1].version : 0;
   }
 
-  bool has_history(const Topic& topic) const {
-    return with_store_ && !topic.is_prefix() && !topic.text.starts_with("s/");
+  // Keys under "s/" are not stored (a stateless pool): no topic that includes one is replayed.
+  static bool touches_stateless(const Topic& topic) {
+    return topic.text.starts_with("s/") ||
+           (topic.is_prefix() && std::string_view("s/").starts_with(topic.text));
   }
+
+  bool has_history(const Topic& topic) const { return with_store_ && !touches_stateless(topic); }
 
   // Whether the model says a start at `cursor` can be replayed.
   bool replayable(const Topic& topic, const WatchCursor& cursor) const {
@@ -340,7 +430,10 @@ class ReplayScenario {
       if (start.kind == WatchStart::Kind::cursor) REQUIRE(from == *start.cursor.get(ShardId{s}));
       if (start.kind == WatchStart::Kind::oldest) {
         Version expected = std::min(frontier_[s], journal_base(s));
-        if (has_history(client.topic)) expected = std::min(expected, oldest_stored(client, s));
+        if (has_history(client.topic) && !client.topic.is_prefix()) {
+          expected = std::min(expected, oldest_stored(client, s));
+        }
+        if (has_history(client.topic) && client.topic.is_prefix()) expected = 0;
         REQUIRE(from == expected);
       }
     }
@@ -583,11 +676,11 @@ TEST_CASE("Replay then live under concurrent publishing: no gap, no duplicate",
   for (std::uint64_t seed = 1; seed <= 10; ++seed) {
     INFO("seed " << seed);
     std::mt19937_64 rng(seed);
-    // Odd seeds: a tiny journal and key topics replayed from the stores; even seeds: prefix
-    // topics too, with a journal that holds everything.
-    bool keys_only = seed % 2 == 1;
+    // Odd seeds: a tiny journal, so resumes replay from the stores; even seeds: a journal
+    // that holds everything.
+    bool small_journal = seed % 2 == 1;
     WatchHubOptions options;
-    options.journal_events = keys_only ? 16 : kEvents;
+    options.journal_events = small_journal ? 16 : kEvents;
     auto hub = make_hub(options);
     std::vector<std::unique_ptr<Store>> stores;
     std::vector<std::unique_ptr<StoreWatchHistory>> histories;
@@ -601,7 +694,7 @@ TEST_CASE("Replay then live under concurrent publishing: no gap, no duplicate",
     for (int c = 0; c < 4; ++c) {
       auto consumer = std::make_unique<Consumer>();
       std::string key = "k/" + std::to_string(rng() % 8);
-      consumer->topic = keys_only || rng() % 3 == 0 ? Topic::for_key(key)
+      consumer->topic = rng() % 3 == 0 ? Topic::for_key(key)
                                                     : Topic::for_prefix(rng() % 2 ? "k/" : "k/1");
       consumer->buffer = 1 + rng() % 32;
       consumer->begin_after = rng() % kEvents;
