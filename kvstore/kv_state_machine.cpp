@@ -48,7 +48,9 @@ Status KvStateMachineOptions::validate() const {
     return invalid_argument("update limits exceed the store's key or value limits");
   }
   if (sync_every_updates == 0) return invalid_argument("sync_every_updates must be >= 1");
-  if (log_cache_updates == 0) return invalid_argument("log_cache_updates must be >= 1");
+  if (log_page_changes == 0 || log_page_changes > store.max_page_items) {
+    return invalid_argument("log_page_changes must be in [1, store.max_page_items]");
+  }
   return store.validate();
 }
 
@@ -108,7 +110,13 @@ Status KvStateMachine::open_stores() {
   applied_version_ = recovered_version();
   persisted_inline_ = applied_version_;
   persisted_.store(applied_version_);
-  log_floor_ = applied_version_;
+  // Volatile stores start empty: their history up to the recovered version is lost, so
+  // read_log() must not offer it (docs/storage.md, "The update log for state transfer").
+  for (std::size_t i = 0; i < stores_.size(); ++i) {
+    if (stores_[i] && pools_.pool(i).storage == config::Storage::volatile_) {
+      SQUALL_TRY(stores_[i]->start_history_after(applied_version_, 0));
+    }
+  }
   return Status::ok();
 }
 
@@ -148,7 +156,10 @@ Status KvStateMachine::apply_update(const core::DeliveredUpdate& update, bool re
   SQUALL_ASSERT(update.version > applied_version_, "version {} applied after {}", update.version,
                 applied_version_);
   Result<KvUpdate> decoded = decode_update(update.payload, options_.limits);
-  if (!decoded) {
+  if (update.payload.empty()) {
+    // A version filler from read_log(): a version that wrote nothing, carried so that the
+    // receiver ends at the same applied version (docs/storage.md).
+  } else if (!decoded) {
     // Every replica sees the same bytes and skips them the same way: the version is consumed.
     ++stats_.malformed;
     logger("kv")->warn("update {} from node {} skipped: {}", update.version, update.sender,
@@ -168,7 +179,6 @@ Status KvStateMachine::apply_update(const core::DeliveredUpdate& update, bool re
   ++stats_.applied;
   ++pending_updates_;
   applied_since_poll_ = true;
-  remember(update);
   return Status::ok();
 }
 
@@ -207,42 +217,11 @@ Result<KvResult> KvStateMachine::execute(const KvUpdate& update, Version version
   return result;
 }
 
-void KvStateMachine::remember(const core::DeliveredUpdate& update) {
-  log_cache_.push_back(core::LoggedUpdate{update.version, update.timestamp, update.sender,
-                                          Bytes(update.payload.begin(), update.payload.end())});
-  log_cache_bytes_ += update.payload.size();
-  while (log_cache_.size() > options_.log_cache_updates ||
-         (log_cache_bytes_ > options_.log_cache_bytes && log_cache_.size() > 1)) {
-    log_floor_ = log_cache_.front().version;
-    log_cache_bytes_ -= log_cache_.front().payload.size();
-    log_cache_.pop_front();
-  }
-}
-
 bool KvStateMachine::has_persistent_store() const {
   for (std::size_t i = 0; i < stores_.size(); ++i) {
     if (stores_[i] && pools_.pool(i).storage == config::Storage::persistent) return true;
   }
   return false;
-}
-
-Result<std::vector<core::LoggedUpdate>> KvStateMachine::read_log(Version after,
-                                                                 std::size_t max_bytes) {
-  if (after < log_floor_) {
-    return Status(Code::out_of_range,
-                  fmt::format("the update log starts after version {} (asked from {})",
-                              log_floor_, after));
-  }
-  std::vector<core::LoggedUpdate> out;
-  std::size_t bytes = 0;
-  auto it = std::upper_bound(log_cache_.begin(), log_cache_.end(), after,
-                             [](Version v, const core::LoggedUpdate& u) { return v < u.version; });
-  for (; it != log_cache_.end(); ++it) {
-    if (!out.empty() && bytes + it->payload.size() > max_bytes) break;
-    bytes += it->payload.size();
-    out.push_back(*it);
-  }
-  return out;
 }
 
 }  // namespace squall::kvstore

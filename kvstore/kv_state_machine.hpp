@@ -77,9 +77,8 @@ struct KvStateMachineOptions {
   // when asked with request_sync(), or when a poll finds the order quiet since the last one).
   std::uint64_t sync_every_updates = 256;
   bool sync_thread = true;
-  // Recent updates kept in memory for read_log() (state-transfer suffixes).
-  std::uint64_t log_cache_bytes = 64ULL << 20;
-  std::size_t log_cache_updates = 1 << 20;
+  // Writes read_log() asks of each store per call (<= store.max_page_items).
+  std::size_t log_page_changes = 1024;
   // Largest checkpoint make_checkpoint() builds (no_space beyond).
   std::uint64_t max_checkpoint_bytes = 1ULL << 30;
 
@@ -115,6 +114,12 @@ class KvStateMachine final : public core::StateMachine {
   Version persisted_version() override;
   Version applied_version() const override { return applied_version_; }
   Result<core::Checkpoint> make_checkpoint() override;
+  // Served from the stores, not from a copy of the delivered updates: every put and tombstone
+  // above `after` re-encoded as an unconditional update (sender and request id unknown: 0),
+  // plus a payload-less "filler" at applied_version() when that version wrote nothing. No-op
+  // updates in between are not carried. install() or replay() of the suffix reproduces every
+  // key's history and the applied version (docs/storage.md, "The update log for state
+  // transfer"). out_of_range when a store no longer holds everything above `after`.
   Result<std::vector<core::LoggedUpdate>> read_log(Version after,
                                                    std::size_t max_bytes) override;
   Status install(const core::Checkpoint& checkpoint,
@@ -153,7 +158,6 @@ class KvStateMachine final : public core::StateMachine {
   // Applies one update; `report`: call on_result.
   Status apply_update(const core::DeliveredUpdate& update, bool report);
   Result<KvResult> execute(const KvUpdate& update, Version version, HlcTimestamp timestamp);
-  void remember(const core::DeliveredUpdate& update);
   bool has_persistent_store() const;
   // Sync (kv_sync.cpp).
   Status sync_stores();
@@ -188,11 +192,6 @@ class KvStateMachine final : public core::StateMachine {
   bool sync_stop_ = false;                // GUARDED_BY(sync_mutex_)
   std::atomic<Version> persisted_{0};
   std::atomic<std::uint64_t> syncs_{0};
-
-  // Recent updates for read_log(): versions ascending, all above log_floor_.
-  std::deque<core::LoggedUpdate> log_cache_;
-  std::uint64_t log_cache_bytes_ = 0;
-  Version log_floor_ = 0;  // read_log(after) needs after >= log_floor_
 };
 
 }  // namespace squall::kvstore

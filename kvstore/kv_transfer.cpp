@@ -1,4 +1,5 @@
-// KvStateMachine's state-transfer side: checkpoints and installing them.
+// KvStateMachine's state-transfer side: checkpoints, installing them, and the update log
+// (read_log) served from the stores.
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -53,7 +54,80 @@ Status apply_entries(Store& store, std::vector<CheckpointEntry>& entries,
   return Status::ok();
 }
 
+// The write `change` of `store` as a logged update: an unconditional put or delete of the key
+// with the write's version and timestamp (docs/storage.md, "The update log for state
+// transfer"). Sender and request id are not stored: both 0.
+Result<core::LoggedUpdate> logged_write(const Store& store, const Change& change,
+                                        const KvCodecLimits& limits) {
+  core::LoggedUpdate logged{change.entry.version, change.entry.timestamp, NodeId{}, {}};
+  Bytes value;
+  if (change.entry.op == Op::put) {
+    Result<Bytes> read = store.read_version(change.key, change.entry.version);
+    if (!read) return read.status();
+    value = std::move(*read);
+  }
+  KvUpdate update{change.entry.op == Op::put ? KvOp::put : KvOp::del, KvCondition::none, 0,
+                  RequestId{}, change.key, value};
+  Status valid = validate_update(update, limits);
+  if (!valid.is_ok()) {
+    return corruption(fmt::format("stored write {} of '{}' is not a valid update: {}",
+                                  change.entry.version, change.key, valid.to_string()));
+  }
+  encode_update(update, limits, logged.payload);
+  return logged;
+}
+
+struct PoolChange {
+  std::size_t pool = 0;
+  Change change;
+};
+
 }  // namespace
+
+// Each store lists its writes above `after` (Store::changes, at most log_page_changes); the
+// pages cover different ranges, so only the writes up to the lowest `through` are merged.
+Result<std::vector<core::LoggedUpdate>> KvStateMachine::read_log(Version after,
+                                                                 std::size_t max_bytes) {
+  std::vector<core::LoggedUpdate> out;
+  const Version upto = applied_version_;
+  if (after >= upto) return out;
+  // Every update is at least kKvUpdateFixedBytes: no need to list more than max_bytes allows.
+  std::size_t per_store =
+      std::min(options_.log_page_changes, max_bytes / kKvUpdateFixedBytes + 1);
+  Version through = upto;
+  std::vector<PoolChange> merged;
+  for (std::size_t i = 0; i < stores_.size(); ++i) {
+    if (!stores_[i]) continue;
+    Result<ChangePage> page = stores_[i]->changes("", after, upto, per_store);
+    if (!page) {
+      return page.status().with_context(fmt::format("update log of pool \"{}\"",
+                                                    pools_.pool(i).prefix));
+    }
+    through = std::min(through, page->through);
+    for (Change& change : page->changes) merged.push_back({i, std::move(change)});
+  }
+  std::sort(merged.begin(), merged.end(), [](const PoolChange& a, const PoolChange& b) {
+    return a.change.entry.version < b.change.entry.version;
+  });
+  std::size_t bytes = 0;
+  for (const PoolChange& item : merged) {
+    const Change& change = item.change;
+    if (change.entry.version > through) break;
+    std::size_t size = kv_update_size_bytes(change.key.size(), change.entry.value_bytes);
+    if (!out.empty() && bytes + size > max_bytes) return out;
+    Result<core::LoggedUpdate> logged = logged_write(*stores_[item.pool], change,
+                                                     options_.limits);
+    if (!logged) return logged.status();
+    out.push_back(std::move(*logged));
+    bytes += size;
+  }
+  // Every write up to `through` is out. If the applied version itself wrote nothing, a filler
+  // carries it, so that the receiver ends exactly there.
+  if (through == upto && (out.empty() || out.back().version != upto)) {
+    out.push_back(core::LoggedUpdate{upto, applied_timestamp_, NodeId{}, {}});
+  }
+  return out;
+}
 
 Result<core::Checkpoint> KvStateMachine::make_checkpoint() {
   CheckpointHeader header{applied_version_, applied_timestamp_,
@@ -121,12 +195,12 @@ Status KvStateMachine::install_entries(const core::Checkpoint& checkpoint) {
     auto store = open_store(i, true);
     if (!store) return store.status().with_context("install");
     stores_[i] = std::move(store).value();
+    // The checkpoint holds only each key's latest version: history up to it is missing.
+    Status started = stores_[i]->start_history_after(checkpoint.version, checkpoint.timestamp);
+    if (!started.is_ok()) return started.with_context("install");
   }
   applied_version_ = checkpoint.version;
   applied_timestamp_ = checkpoint.timestamp;
-  log_cache_.clear();
-  log_cache_bytes_ = 0;
-  log_floor_ = checkpoint.version;
   return Status::ok();
 }
 
