@@ -6,7 +6,7 @@ namespace squall::kvstore {
 
 namespace {
 
-bool op_valid(std::uint8_t raw) { return raw == 1 || raw == 2; }
+bool op_valid(std::uint8_t raw) { return raw >= 1 && raw <= 3; }
 bool condition_valid(std::uint8_t raw) { return raw <= 3; }
 
 }  // namespace
@@ -15,6 +15,7 @@ std::string_view name(KvOp op) {
   switch (op) {
     case KvOp::put: return "put";
     case KvOp::del: return "delete";
+    case KvOp::barrier: return "barrier";
   }
   return "?";
 }
@@ -35,6 +36,13 @@ Status validate_update(const KvUpdate& update, const KvCodecLimits& limits) {
   }
   if (!condition_valid(static_cast<std::uint8_t>(update.condition))) {
     return invalid_argument("unknown condition");
+  }
+  if (update.op == KvOp::barrier) {
+    if (!update.key.empty() || !update.value.empty() ||
+        update.condition != KvCondition::none || update.expected_version != 0) {
+      return invalid_argument("a barrier carries no key, value or condition");
+    }
+    return Status::ok();
   }
   if (update.key.empty() || update.key.size() > limits.max_key_bytes) {
     return invalid_argument(

@@ -26,6 +26,9 @@ namespace squall::kvstore {
 enum class KvOp : std::uint8_t {
   put = 1,
   del = 2,
+  // A read barrier (docs/consistency.md): consumes a version in the shard's order and writes
+  // nothing. No key, no value, no condition.
+  barrier = 3,
 };
 
 // The precondition of a write, evaluated at apply time. On the wire: never renumber.
@@ -69,7 +72,8 @@ constexpr std::size_t kv_update_size_bytes(std::size_t key_bytes, std::size_t va
 }
 
 // Checks an update before it is sent: key 1..max_key_bytes, value within max_value_bytes,
-// no value on a delete, expected_version set exactly for if_version, if_absent only on put.
+// no value on a delete, expected_version set exactly for if_version, if_absent only on put;
+// a barrier has no key, no value and no condition.
 Status validate_update(const KvUpdate& update, const KvCodecLimits& limits);
 
 // Appends the encoding of `update` to `out`. REQUIRES: validate_update(update) is ok.

@@ -164,6 +164,15 @@ Status KvStateMachine::apply_update(const core::DeliveredUpdate& update, bool re
     ++stats_.malformed;
     logger("kv")->warn("update {} from node {} skipped: {}", update.version, update.sender,
                        decoded.status().to_string());
+  } else if (decoded->op == KvOp::barrier) {
+    // A read barrier writes nothing; its result only tells the origin that every update
+    // ordered before it has been applied here (docs/consistency.md).
+    KvResult result;
+    result.request = decoded->request;
+    result.op = KvOp::barrier;
+    result.version = update.version;
+    result.timestamp = update.timestamp;
+    if (report && on_result) on_result(result);
   } else if (const Store* store = store_for_key(decoded->key);
              store != nullptr && update.version <= store->last_version()) {
     // The store holds this update already (it survived a restart that lost other pools'

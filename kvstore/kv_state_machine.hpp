@@ -10,6 +10,9 @@
 // that took the request (RequestId::origin) answers its client once the persistence frontier
 // passes the version.
 //
+// A barrier update (KvOp::barrier) writes nothing and reports an `ok` result: it only marks a
+// place in the order, for linearizable reads (docs/consistency.md).
+//
 // Pools: each key belongs to a pool (longest prefix). persistent pools have a logged Store on
 // the pool's Directory, volatile pools an in-memory Store, stateless pools none (their
 // updates only produce results, for the watch hub later).

@@ -1,0 +1,53 @@
+// Forwarder: an HTTP client (Boost.Beast) that passes a request to another node's REST
+// service — used when this node does not serve the shard of a request (docs/consistency.md,
+// "Forwarding").
+//
+// One thread runs the client's I/O. Each attempt opens a connection, sends the request and
+// reads the answer within `timeout_ms`; a failed connection or a 503 answer moves on to the
+// next target; after the last one the request fails with unavailable. At most
+// `max_in_flight` requests at once (beyond: would_block). Thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.hpp"
+#include "server/http_types.hpp"
+
+namespace squall::server {
+
+struct ForwarderOptions {
+  std::uint32_t timeout_ms = 5000;      // per attempt
+  std::size_t max_in_flight = 1024;
+  std::uint64_t max_body_bytes = 17ULL << 20;  // largest answer accepted
+};
+
+class Forwarder {
+ public:
+  using Done = std::function<void(Result<HttpResponse>)>;
+
+  static Result<std::unique_ptr<Forwarder>> start(ForwarderOptions options);
+  ~Forwarder();  // stop()
+  Forwarder(const Forwarder&) = delete;
+  Forwarder& operator=(const Forwarder&) = delete;
+
+  // Sends `request` to `targets` ("host:port") in order until one answers other than 503.
+  // `done` is called exactly once, on the client thread (or here, when refused at once).
+  void send(std::vector<std::string> targets, HttpRequest request, Done done);
+
+  // Cancels every request in flight (each fails with unavailable) and joins the thread.
+  // Idempotent.
+  void stop();
+
+  struct Impl;
+
+ private:
+  explicit Forwarder(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace squall::server

@@ -1,0 +1,339 @@
+#include "server/replicated_backend.hpp"
+
+#include <fmt/format.h>
+
+#include "common/log.hpp"
+#include "kvstore/shard.hpp"
+#include "server/replicated_backend_internal.hpp"
+
+namespace squall::server {
+
+namespace {
+
+kvstore::KvCondition condition_of(const Precondition& precondition) {
+  switch (precondition.kind) {
+    case Precondition::Kind::none: return kvstore::KvCondition::none;
+    case Precondition::Kind::version_is: return kvstore::KvCondition::if_version;
+    case Precondition::Kind::exists: return kvstore::KvCondition::if_exists;
+    case Precondition::Kind::absent: return kvstore::KvCondition::if_absent;
+  }
+  SQUALL_UNREACHABLE("precondition {}", static_cast<int>(precondition.kind));
+}
+
+WriteResult write_result(ShardId shard, const kvstore::KvResult& result) {
+  WriteResult out;
+  out.version = result.version;
+  out.timestamp_us = hlc_physical_us(result.timestamp);
+  out.shard = shard;
+  switch (result.outcome) {
+    case kvstore::KvOutcome::ok: out.outcome = WriteOutcome::written; break;
+    case kvstore::KvOutcome::created:
+      out.outcome = WriteOutcome::written;
+      out.created = true;
+      break;
+    case kvstore::KvOutcome::precondition_failed:
+      out.outcome = WriteOutcome::precondition_failed;
+      out.current_version = result.current_version;
+      break;
+    case kvstore::KvOutcome::not_found: out.outcome = WriteOutcome::not_found; break;
+  }
+  return out;
+}
+
+}  // namespace
+
+ReplicatedBackend::ReplicatedBackend(BackendOptions options, GroupPort& group,
+                                     const Clock& clock, Forwarder* forwarder,
+                                     MetricsRegistry* metrics, std::function<bool()> ready,
+                                     std::function<Result<ClusterInfo>()> cluster)
+    : options_(std::move(options)),
+      group_(group),
+      clock_(clock),
+      forwarder_(forwarder),
+      metrics_(metrics),
+      ready_(std::move(ready)),
+      cluster_(std::move(cluster)),
+      next_sequence_(clock.wall_us()) {
+  if (metrics_ != nullptr) {
+    forwarded_ = &metrics_->counter("squall_forwarded_requests_total",
+                                    "Requests forwarded to a member of another shard");
+    timed_out_ = &metrics_->counter("squall_request_timeouts_total",
+                                    "Requests answered 503 after request_timeout_ms");
+    barriers_ = &metrics_->counter("squall_read_barriers_total",
+                                   "Read barriers sent for linearizable reads");
+    resent_ = &metrics_->counter("squall_writes_resent_total",
+                                 "Writes sent again after a view change discarded them");
+  }
+}
+
+ReplicatedBackend::~ReplicatedBackend() {
+  {
+    std::lock_guard lock(ticker_mutex_);
+    ticker_stop_ = true;
+  }
+  ticker_wake_.notify_all();
+  if (ticker_.joinable()) ticker_.join();
+}
+
+void ReplicatedBackend::start() {
+  SQUALL_ASSERT(!ticker_.joinable(), "backend started twice");
+  ticker_ = std::thread([this] { run_ticker(); });
+}
+
+void ReplicatedBackend::run_ticker() {
+  std::unique_lock lock(ticker_mutex_);
+  while (!ticker_stop_) {
+    ticker_wake_.wait_for(lock, std::chrono::milliseconds(options_.tick_ms));
+    if (ticker_stop_) break;
+    lock.unlock();
+    Status posted = group_.post([this] { tick(); });
+    lock.lock();
+    if (!posted.is_ok()) break;  // the group stopped
+  }
+}
+
+void ReplicatedBackend::begin_shutdown() { shutting_down_.store(true); }
+
+bool ReplicatedBackend::ready() const { return !shutting_down_.load() && ready_ && ready_(); }
+
+std::uint64_t ReplicatedBackend::deadline_us() const {
+  return clock_.monotonic_us() + std::uint64_t{options_.request_timeout_ms} * 1000;
+}
+
+ShardId ReplicatedBackend::shard_of(std::string_view key) const {
+  return kvstore::shard_for_key(options_.layout, key);
+}
+
+ReplicatedBackend::ShardState& ReplicatedBackend::shard_state(ShardId shard) {
+  auto& state = shards_[shard];
+  if (!state) state = std::make_unique<ShardState>();
+  return *state;
+}
+
+void ReplicatedBackend::attach(ShardReplica& replica) {
+  shard_state(replica.shard()).replica = &replica;
+  replica.results = [this](ShardId shard, const kvstore::KvResult& result) {
+    on_result(shard, result);
+  };
+}
+
+bool ReplicatedBackend::admit(const std::function<void(Status)>& fail) {
+  if (shutting_down_.load()) {
+    fail(unavailable("the node is shutting down"));
+    return false;
+  }
+  if (in_flight_.fetch_add(1) >= options_.max_requests) {
+    in_flight_.fetch_sub(1);
+    fail(Status(Code::would_block, "too many requests in flight"));
+    return false;
+  }
+  return true;
+}
+
+void ReplicatedBackend::post_or_fail(Task task, const std::function<void(Status)>& fail) {
+  Status posted = group_.post(std::move(task));
+  if (!posted.is_ok()) fail(unavailable("the group is not running: " + posted.message()));
+}
+
+void ReplicatedBackend::put(PutRequest request, Callback<WriteResult> done) {
+  if (!admit([&done](Status status) { done(std::move(status)); })) return;
+  done = released(in_flight_, std::move(done));
+  kvstore::KvUpdate update;
+  update.op = kvstore::KvOp::put;
+  update.condition = condition_of(request.precondition);
+  update.expected_version = request.precondition.version;
+  update.request = {options_.self, next_sequence_.fetch_add(1)};
+  update.key = request.key;
+  update.value = as_bytes(request.value);
+  Status valid = kvstore::validate_update(update, options_.limits);
+  if (!valid.is_ok()) return done(valid);
+  Bytes payload = kvstore::encode_update(update, options_.limits);
+  const ShardId shard = shard_of(request.key);
+  auto fail = [done](Status status) { done(std::move(status)); };
+  post_or_fail(
+      [this, shard, payload = std::move(payload), sequence = update.request.sequence, done,
+       request = std::move(request)]() mutable {
+        if (!group_.serves(shard)) {
+          return forward(group_.rest_addresses(shard), forward_request(request),
+                         &parse_write_answer, std::move(done));
+        }
+        submit_write(shard, std::move(payload), sequence, std::move(done));
+      },
+      fail);
+}
+
+void ReplicatedBackend::remove(DeleteRequest request, Callback<WriteResult> done) {
+  if (!admit([&done](Status status) { done(std::move(status)); })) return;
+  done = released(in_flight_, std::move(done));
+  kvstore::KvUpdate update;
+  update.op = kvstore::KvOp::del;
+  update.condition = condition_of(request.precondition);
+  update.expected_version = request.precondition.version;
+  update.request = {options_.self, next_sequence_.fetch_add(1)};
+  update.key = request.key;
+  Status valid = kvstore::validate_update(update, options_.limits);
+  if (!valid.is_ok()) return done(valid);
+  Bytes payload = kvstore::encode_update(update, options_.limits);
+  const ShardId shard = shard_of(request.key);
+  auto fail = [done](Status status) { done(std::move(status)); };
+  post_or_fail(
+      [this, shard, payload = std::move(payload), sequence = update.request.sequence, done,
+       request = std::move(request)]() mutable {
+        if (!group_.serves(shard)) {
+          return forward(group_.rest_addresses(shard), forward_request(request),
+                         &parse_write_answer, std::move(done));
+        }
+        submit_write(shard, std::move(payload), sequence, std::move(done));
+      },
+      fail);
+}
+
+void ReplicatedBackend::submit_write(ShardId shard, Bytes payload, std::uint64_t sequence,
+                                     Callback<WriteResult> done) {
+  auto write = std::make_unique<PendingWrite>();
+  write->shard = shard;
+  write->payload = std::move(payload);
+  write->done = std::move(done);
+  write->deadline_us = deadline_us();
+  PendingWrite& ref = *write;
+  writes_.emplace(sequence, std::move(write));
+  try_send(sequence, ref);
+}
+
+void ReplicatedBackend::try_send(std::uint64_t sequence, PendingWrite& write) {
+  if (write.sent || write.delivered) return;
+  if (!group_.serves(write.shard)) {
+    return complete_write(sequence, unavailable(fmt::format(
+                                        "this node no longer serves shard {}", write.shard)));
+  }
+  auto sent = group_.send(write.shard, write.payload);
+  if (sent.is_ok()) {
+    write.sent = true;
+    write.sent_view = group_.view_id();
+    return;
+  }
+  const Code code = sent.status().code();
+  if (code != Code::unavailable && code != Code::would_block) {
+    complete_write(sequence, sent.status());
+  }
+  // Otherwise a view change or a full queue: the next tick (or installed view) retries.
+}
+
+void ReplicatedBackend::on_result(ShardId shard, const kvstore::KvResult& result) {
+  if (result.request.origin != options_.self) return;
+  ShardState& state = shard_state(shard);
+  if (result.op == kvstore::KvOp::barrier) {
+    on_barrier(shard, state, result.request.sequence);
+  } else if (auto found = writes_.find(result.request.sequence); found != writes_.end()) {
+    PendingWrite& write = *found->second;
+    write.delivered = true;
+    write.result = write_result(shard, result);
+    // Acknowledge only once every replica of the shard persisted it (the frontier).
+    if (result.version <= state.frontier) {
+      complete_write(found->first, write.result);
+    } else {
+      state.persist_waiters.emplace(result.version, found->first);
+    }
+  }
+  if (!state.time_reads.empty()) serve_time_reads(state);
+}
+
+void ReplicatedBackend::on_persisted(ShardId shard, Version frontier) {
+  ShardState& state = shard_state(shard);
+  if (frontier <= state.frontier) return;
+  state.frontier = frontier;
+  auto end = state.persist_waiters.upper_bound(frontier);
+  std::vector<std::uint64_t> done;
+  for (auto it = state.persist_waiters.begin(); it != end; ++it) done.push_back(it->second);
+  state.persist_waiters.erase(state.persist_waiters.begin(), end);
+  for (std::uint64_t sequence : done) {
+    auto found = writes_.find(sequence);
+    if (found != writes_.end()) complete_write(sequence, found->second->result);
+  }
+}
+
+void ReplicatedBackend::complete_write(std::uint64_t sequence, Result<WriteResult> result) {
+  auto found = writes_.find(sequence);
+  SQUALL_ASSERT(found != writes_.end(), "completing unknown write {}", sequence);
+  Callback<WriteResult> done = std::move(found->second->done);
+  writes_.erase(found);
+  done(std::move(result));
+}
+
+void ReplicatedBackend::on_installed() {
+  const ViewId view = group_.view_id();
+  std::vector<std::uint64_t> again;
+  for (auto& [sequence, write] : writes_) {
+    // Not delivered by the end of its view: the ragged trim discarded it on every member,
+    // so sending it again cannot make it apply twice.
+    if (write->sent && !write->delivered && write->sent_view < view) {
+      write->sent = false;
+      again.push_back(sequence);
+    }
+  }
+  for (std::uint64_t sequence : again) {
+    auto found = writes_.find(sequence);
+    if (found == writes_.end()) continue;
+    if (resent_ != nullptr) resent_->add();
+    try_send(sequence, *found->second);
+  }
+  for (auto& [shard, state] : shards_) {
+    if (state->barrier && state->barrier_view < view) {
+      state->barrier.reset();
+      state->covered.insert(state->covered.end(), std::make_move_iterator(state->waiting.begin()),
+                            std::make_move_iterator(state->waiting.end()));
+      state->waiting = std::move(state->covered);
+      state->covered.clear();
+    }
+    send_barrier(shard, *state);
+  }
+}
+
+void ReplicatedBackend::tick() {
+  const std::uint64_t now = clock_.monotonic_us();
+  std::vector<std::uint64_t> expired;
+  std::vector<std::uint64_t> unsent;
+  for (auto& [sequence, write] : writes_) {
+    if (write->deadline_us <= now) {
+      expired.push_back(sequence);
+    } else if (!write->sent && !write->delivered) {
+      unsent.push_back(sequence);
+    }
+  }
+  for (std::uint64_t sequence : expired) {
+    if (timed_out_ != nullptr) timed_out_->add();
+    complete_write(sequence, Status(Code::timed_out, "the write did not complete in time; "
+                                                     "its outcome is unknown"));
+  }
+  for (std::uint64_t sequence : unsent) {
+    auto found = writes_.find(sequence);
+    if (found != writes_.end()) try_send(sequence, *found->second);
+  }
+  for (auto& [shard, state] : shards_) {
+    expire_reads(*state, now);
+    if (!state->time_reads.empty()) serve_time_reads(*state);
+    send_barrier(shard, *state);
+  }
+}
+
+void ReplicatedBackend::fail_all() {
+  {
+    std::lock_guard lock(ticker_mutex_);
+    ticker_stop_ = true;
+  }
+  ticker_wake_.notify_all();
+  if (ticker_.joinable() && ticker_.get_id() != std::this_thread::get_id()) ticker_.join();
+  const Status gone = unavailable("the node is shutting down");
+  while (!writes_.empty()) complete_write(writes_.begin()->first, gone);
+  for (auto& [shard, state] : shards_) {
+    state->persist_waiters.clear();
+    state->barrier.reset();
+    for (auto* reads : {&state->waiting, &state->covered, &state->time_reads}) {
+      std::vector<PendingRead> failing = std::move(*reads);
+      reads->clear();
+      for (PendingRead& read : failing) read.fail(gone);
+    }
+  }
+}
+
+}  // namespace squall::server

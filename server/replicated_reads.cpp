@@ -1,0 +1,204 @@
+// ReplicatedBackend's reads: read barriers, stable and time reads, lists and histories
+// (docs/consistency.md).
+#include <fmt/format.h>
+
+#include "kvstore/shard.hpp"
+#include "server/list_merge.hpp"
+#include "server/replicated_backend.hpp"
+#include "server/replicated_backend_internal.hpp"
+
+namespace squall::server {
+
+namespace {
+
+// The results of one list request's shards, gathered on the progress thread.
+struct ListGather {
+  std::size_t remaining = 0;
+  std::size_t limit = 0;
+  std::vector<ListSource> sources;
+  Status failure;
+  Callback<ListResult> done;
+
+  void finish_one() {
+    SQUALL_ASSERT(remaining > 0, "list shard finished twice");
+    if (--remaining != 0) return;
+    if (!failure.is_ok()) return done(failure);
+    done(merge_list_pages(std::move(sources), limit));
+  }
+};
+
+}  // namespace
+
+void ReplicatedBackend::get(GetRequest request, Callback<GetResult> done) {
+  if (!admit([&done](Status status) { done(std::move(status)); })) return;
+  done = released(in_flight_, std::move(done));
+  const ShardId shard = shard_of(request.key);
+  auto fail = [done](Status status) { done(std::move(status)); };
+  post_or_fail(
+      [this, shard, request = std::move(request), done]() mutable {
+        if (!group_.serves(shard)) {
+          return forward(group_.rest_addresses(shard), forward_request(request),
+                         &parse_get_answer, std::move(done));
+        }
+        ShardReplica* replica = shard_state(shard).replica;
+        auto serve = [replica, key = request.key, done](ReadPoint point) {
+          done(replica->get(key, point));
+        };
+        enqueue_read(shard, request.consistency, request.at, std::move(serve),
+                     [done](Status status) { done(std::move(status)); });
+      },
+      fail);
+}
+
+void ReplicatedBackend::history(HistoryRequest request, Callback<HistoryResult> done) {
+  if (!admit([&done](Status status) { done(std::move(status)); })) return;
+  done = released(in_flight_, std::move(done));
+  const ShardId shard = shard_of(request.key);
+  auto fail = [done](Status status) { done(std::move(status)); };
+  post_or_fail(
+      [this, shard, request = std::move(request), done]() mutable {
+        if (!group_.serves(shard)) {
+          return forward(group_.rest_addresses(shard), forward_request(request),
+                         &parse_history_answer, std::move(done));
+        }
+        ShardReplica* replica = shard_state(shard).replica;
+        auto serve = [replica, request, done](ReadPoint) { done(replica->history(request)); };
+        enqueue_read(shard, Consistency::linearizable, ReadPoint::latest(), std::move(serve),
+                     [done](Status status) { done(std::move(status)); });
+      },
+      fail);
+}
+
+void ReplicatedBackend::list(ListRequest request, Callback<ListResult> done) {
+  if (!admit([&done](Status status) { done(std::move(status)); })) return;
+  done = released(in_flight_, std::move(done));
+  auto fail = [done](Status status) { done(std::move(status)); };
+  post_or_fail(
+      [this, request = std::move(request), done]() mutable {
+        bool all = true;
+        for (std::uint32_t i = 0; i < options_.layout.shards; ++i) {
+          all = all && group_.serves(ShardId{i});
+        }
+        if (all) return list_local(std::move(request), std::move(done));
+        // A listing merges every shard; a node that serves them all answers it whole.
+        forward(group_.rest_addresses_serving_all(), forward_request(request),
+                &parse_list_answer, std::move(done));
+      },
+      fail);
+}
+
+void ReplicatedBackend::list_local(ListRequest request, Callback<ListResult> done) {
+  auto gather = std::make_shared<ListGather>();
+  gather->remaining = options_.layout.shards;
+  gather->limit = request.limit;
+  gather->done = std::move(done);
+  for (std::uint32_t i = 0; i < options_.layout.shards; ++i) {
+    ShardReplica* replica = shard_state(ShardId{i}).replica;
+    auto serve = [replica, request, gather](ReadPoint point) {
+      auto page = replica->list(request, point);
+      if (page.is_ok()) {
+        gather->sources.push_back(ListSource{std::move(page->items), std::move(page->next)});
+      } else if (gather->failure.is_ok()) {
+        gather->failure = page.status();
+      }
+      gather->finish_one();
+    };
+    auto fail = [gather](Status status) {
+      if (gather->failure.is_ok()) gather->failure = std::move(status);
+      gather->finish_one();
+    };
+    enqueue_read(ShardId{i}, request.consistency, request.at, std::move(serve),
+                 std::move(fail));
+  }
+}
+
+void ReplicatedBackend::cluster_info(Callback<ClusterInfo> done) {
+  if (!cluster_) return done(unavailable("no cluster information"));
+  done(cluster_());
+}
+
+void ReplicatedBackend::enqueue_read(ShardId shard, Consistency consistency, ReadPoint at,
+                                     std::function<void(ReadPoint)> serve, std::function<void(Status)> fail) {
+  ShardState& state = shard_state(shard);
+  if (state.replica == nullptr) {
+    return fail(unavailable(fmt::format("shard {} is not open on this node", shard)));
+  }
+  ShardReplica& replica = *state.replica;
+  if (consistency == Consistency::stable) {
+    // The local replica at its persisted version, without coordination.
+    const Version persisted = replica.persisted_version();
+    if (at.kind == ReadPoint::Kind::latest) return serve(ReadPoint::at_version(persisted));
+    if (at.kind == ReadPoint::Kind::version && at.value > persisted) {
+      return serve(ReadPoint::at_version(persisted));
+    }
+    return serve(at);
+  }
+  PendingRead read{deadline_us(), at, std::move(serve), std::move(fail), 0};
+  if (at.kind == ReadPoint::Kind::version && at.value <= replica.delivered_version()) {
+    return read.serve(at);  // every version up to it is here: the answer is final
+  }
+  if (at.kind == ReadPoint::Kind::time) {
+    read.after = kvstore::at_time_us(at.value).value;
+    if (replica.delivered_timestamp() > read.after) return read.serve(at);
+    state.time_reads.push_back(std::move(read));
+  } else {
+    state.waiting.push_back(std::move(read));
+  }
+  send_barrier(shard, state);
+}
+
+void ReplicatedBackend::send_barrier(ShardId shard, ShardState& state) {
+  if (state.barrier || (state.waiting.empty() && state.time_reads.empty())) return;
+  if (!group_.serves(shard)) return;  // the reads time out (or the view comes back)
+  kvstore::KvUpdate barrier;
+  barrier.op = kvstore::KvOp::barrier;
+  barrier.request = {options_.self, next_sequence_.fetch_add(1)};
+  const Bytes payload = kvstore::encode_update(barrier, options_.limits);
+  auto sent = group_.send(shard, payload);
+  if (!sent.is_ok()) return;  // changing views or a full queue: the next tick retries
+  if (barriers_ != nullptr) barriers_->add();
+  state.barrier = barrier.request.sequence;
+  state.barrier_view = group_.view_id();
+  state.covered.insert(state.covered.end(), std::make_move_iterator(state.waiting.begin()),
+                       std::make_move_iterator(state.waiting.end()));
+  state.waiting.clear();
+}
+
+void ReplicatedBackend::on_barrier(ShardId shard, ShardState& state, std::uint64_t sequence) {
+  if (state.barrier != sequence) return;  // a barrier of an earlier view, sent again since
+  state.barrier.reset();
+  // Everything ordered before the barrier is applied here: each covered read began before
+  // the barrier was sent, so the local state reflects every write acknowledged before it.
+  std::vector<PendingRead> covered = std::move(state.covered);
+  state.covered.clear();
+  for (PendingRead& read : covered) read.serve(read.point);
+  if (!state.waiting.empty()) send_barrier(shard, state);
+}
+
+void ReplicatedBackend::serve_time_reads(ShardState& state) {
+  const HlcTimestamp delivered = state.replica->delivered_timestamp();
+  std::vector<PendingRead> ready;
+  std::erase_if(state.time_reads, [&](PendingRead& read) {
+    if (delivered <= read.after) return false;
+    ready.push_back(std::move(read));
+    return true;
+  });
+  for (PendingRead& read : ready) read.serve(read.point);
+}
+
+void ReplicatedBackend::expire_reads(ShardState& state, std::uint64_t now_us) {
+  std::vector<PendingRead> expired;
+  for (auto* reads : {&state.waiting, &state.covered, &state.time_reads}) {
+    std::erase_if(*reads, [&](PendingRead& read) {
+      if (read.deadline_us > now_us) return false;
+      expired.push_back(std::move(read));
+      return true;
+    });
+  }
+  for (PendingRead& read : expired) {
+    if (timed_out_ != nullptr) timed_out_->add();
+    read.fail(Status(Code::timed_out, "the read did not complete in time"));
+  }
+}
+
+}  // namespace squall::server

@@ -1,0 +1,77 @@
+// ShardReplica: this node's replica of one shard as the daemon runs it — the KV state machine
+// (kvstore::KvStateMachine) that the group drives, plus what the daemon needs around it:
+//  - every update's outcome goes to `results` (the backend answers its clients from it);
+//  - every delivered write (a put or a tombstone that took effect, stateless pools included)
+//    is published to the node's watch hub, in version order;
+//  - local reads (get, list, history) for the backend, after it decided they may be served.
+//
+// Threads: everything on the node's progress thread (the StateMachine contract), except
+// delivered_version() and persisted_version_seen(), which any thread may read.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/state_machine.hpp"
+#include "kvstore/kv_state_machine.hpp"
+#include "kvstore/watch_hub.hpp"
+#include "server/kv_backend.hpp"
+
+namespace squall::server {
+
+class ShardReplica final : public core::StateMachine {
+ public:
+  // `hub` may be null (no watch publication); it must outlive the replica.
+  ShardReplica(ShardId shard, std::unique_ptr<kvstore::KvStateMachine> machine,
+               kvstore::WatchHub* hub);
+  ~ShardReplica() override;
+
+  // Every update's outcome (on the progress thread, during apply()).
+  std::function<void(ShardId shard, const kvstore::KvResult& result)> results;
+
+  // core::StateMachine, forwarded to the KV state machine.
+  Status apply(const core::DeliveredUpdate& update) override;
+  Version persisted_version() override { return machine_->persisted_version(); }
+  Version applied_version() const override { return machine_->applied_version(); }
+  Result<core::Checkpoint> make_checkpoint() override { return machine_->make_checkpoint(); }
+  Result<std::vector<core::LoggedUpdate>> read_log(Version after,
+                                                   std::size_t max_bytes) override {
+    return machine_->read_log(after, max_bytes);
+  }
+  Status install(const core::Checkpoint& checkpoint,
+                 std::span<const core::LoggedUpdate> suffix) override;
+
+  ShardId shard() const { return shard_; }
+  kvstore::KvStateMachine& machine() { return *machine_; }
+  // Timestamp of the last update applied here (0 before the first).
+  HlcTimestamp delivered_timestamp() const { return delivered_timestamp_; }
+  Version delivered_version() const { return delivered_version_.load(); }
+
+  // Local reads. `at` with Kind::time carries microseconds (KvBackend's convention).
+  // not_found: absent or deleted there (or a stateless pool); out_of_range: history gone.
+  Result<GetResult> get(const std::string& key, ReadPoint at) const;
+  // Keys with the prefix after start_after, merged over the shard's pools (every key in
+  // `result` belongs to this shard). `more`: the page stopped before the end of the shard.
+  Result<ListResult> list(const ListRequest& request, ReadPoint at) const;
+  Result<HistoryResult> history(const HistoryRequest& request) const;
+
+ private:
+  void publish(const core::DeliveredUpdate& update);
+
+  const ShardId shard_;
+  std::unique_ptr<kvstore::KvStateMachine> machine_;
+  kvstore::WatchHub* hub_;
+  // The result of the update being applied (set by the machine's on_result).
+  std::optional<kvstore::KvResult> last_result_;
+  HlcTimestamp delivered_timestamp_ = 0;
+  std::atomic<Version> delivered_version_{0};
+};
+
+// kvstore's read point for a KvBackend one (time in microseconds -> HLC).
+kvstore::ReadPoint store_read_point(ReadPoint at);
+
+}  // namespace squall::server

@@ -1,0 +1,287 @@
+// ReplicatedBackend over an in-process group (FakeGroup): writes answered from apply() after
+// persistence, preconditions, read barriers and their batching, stable/version/time reads,
+// resubmission after a view change, timeouts, lists merged over shards; and the forwarding
+// codec and list merge on their own.
+#include <catch2/catch.hpp>
+
+#include <future>
+
+#include "server/forward_codec.hpp"
+#include "server/list_merge.hpp"
+#include "test/integration/daemon_fake_group.hpp"
+
+namespace squall::test {
+namespace {
+
+using server::Consistency;
+using server::WriteOutcome;
+
+struct Fixture {
+  explicit Fixture(std::uint32_t shards = 1, std::uint32_t timeout_ms = 5000)
+      : group(all_shards(shards)) {
+    server::BackendOptions options;
+    options.self = NodeId{1};
+    options.layout.shards = shards;
+    options.layout.pools = {config::PoolConfig{"", config::Storage::volatile_, {}, {}}};
+    options.request_timeout_ms = timeout_ms;
+    options.tick_ms = 5;
+    backend = std::make_unique<server::ReplicatedBackend>(
+        options, group, SystemClock::instance(), nullptr, nullptr, [] { return true; },
+        nullptr);
+    group.connect(backend.get());
+    for (std::uint32_t i = 0; i < shards; ++i) {
+      kvstore::KvStateMachineOptions machine_options;
+      machine_options.pools = options.layout.pools;
+      machine_options.sync_thread = false;
+      auto machine = kvstore::KvStateMachine::open(machine_options, nullptr,
+                                                   SystemClock::instance());
+      REQUIRE(machine.is_ok());
+      replicas.push_back(std::make_unique<server::ShardReplica>(
+          ShardId{i}, std::move(machine).value(), nullptr));
+      group.add_replica(replicas.back().get());
+    }
+    group.start();
+    group.run([this] {
+      for (auto& replica : replicas) backend->attach(*replica);
+    });
+    backend->start();
+  }
+  ~Fixture() {
+    group.stop();
+    backend->fail_all();
+  }
+
+  static std::vector<ShardId> all_shards(std::uint32_t shards) {
+    std::vector<ShardId> out;
+    for (std::uint32_t i = 0; i < shards; ++i) out.push_back(ShardId{i});
+    return out;
+  }
+
+  template <typename T, typename Call>
+  static Result<T> wait(Call call) {
+    auto promise = std::make_shared<std::promise<Result<T>>>();
+    auto future = promise->get_future();
+    call([promise](Result<T> result) { promise->set_value(std::move(result)); });
+    return future.get();
+  }
+  template <typename T, typename Call>
+  static std::future<Result<T>> later(Call call) {
+    auto promise = std::make_shared<std::promise<Result<T>>>();
+    auto future = promise->get_future();
+    call([promise](Result<T> result) { promise->set_value(std::move(result)); });
+    return future;
+  }
+
+  Result<server::WriteResult> put(std::string key, std::string value,
+                                  server::Precondition precondition = {}) {
+    return wait<server::WriteResult>([&](auto done) {
+      backend->put(server::PutRequest{std::move(key), std::move(value), precondition}, done);
+    });
+  }
+  Result<server::WriteResult> remove(std::string key, server::Precondition precondition = {}) {
+    return wait<server::WriteResult>([&](auto done) {
+      backend->remove(server::DeleteRequest{std::move(key), precondition}, done);
+    });
+  }
+  Result<server::GetResult> get(std::string key, server::ReadPoint at = server::ReadPoint{},
+                                Consistency consistency = Consistency::linearizable) {
+    return wait<server::GetResult>([&](auto done) {
+      backend->get(server::GetRequest{std::move(key), at, consistency}, done);
+    });
+  }
+
+  FakeGroup group;
+  std::unique_ptr<server::ReplicatedBackend> backend;
+  std::vector<std::unique_ptr<server::ShardReplica>> replicas;
+};
+
+server::Precondition if_version(Version version) {
+  return {server::Precondition::Kind::version_is, version};
+}
+
+}  // namespace
+
+TEST_CASE("Backend: puts, reads at every consistency, deletes") {
+  Fixture fixture;
+  auto first = fixture.put("a", "one");
+  REQUIRE(first.is_ok());
+  CHECK(first->outcome == WriteOutcome::written);
+  CHECK(first->created);
+  auto second = fixture.put("a", "two");
+  REQUIRE(second.is_ok());
+  CHECK_FALSE(second->created);
+  CHECK(second->version > first->version);
+  CHECK(second->timestamp_us >= first->timestamp_us);
+
+  auto latest = fixture.get("a");
+  REQUIRE(latest.is_ok());
+  CHECK(latest->value == "two");
+  CHECK(latest->version == second->version);
+  auto stable = fixture.get("a", {}, Consistency::stable);
+  REQUIRE(stable.is_ok());
+  CHECK(stable->value == "two");
+  auto old = fixture.get("a", server::ReadPoint::at_version(first->version));
+  REQUIRE(old.is_ok());
+  CHECK(old->value == "one");
+  auto by_time = fixture.get("a", server::ReadPoint::at_time(first->timestamp_us));
+  REQUIRE(by_time.is_ok());
+  CHECK(by_time->version <= second->version);
+  CHECK(fixture.get("b").status().code() == Code::not_found);
+
+  auto removed = fixture.remove("a");
+  REQUIRE(removed.is_ok());
+  CHECK(removed->outcome == WriteOutcome::written);
+  CHECK(fixture.get("a").status().code() == Code::not_found);
+  auto again = fixture.remove("a");
+  REQUIRE(again.is_ok());
+  CHECK(again->outcome == WriteOutcome::not_found);
+}
+
+TEST_CASE("Backend: preconditions are decided in the order") {
+  Fixture fixture;
+  auto created = fixture.put("k", "v", {server::Precondition::Kind::absent, 0});
+  REQUIRE(created.is_ok());
+  CHECK(created->outcome == WriteOutcome::written);
+  auto refused = fixture.put("k", "w", {server::Precondition::Kind::absent, 0});
+  REQUIRE(refused.is_ok());
+  CHECK(refused->outcome == WriteOutcome::precondition_failed);
+  CHECK(refused->current_version == created->version);
+  auto stale = fixture.put("k", "w", if_version(created->version + 1));
+  REQUIRE(stale.is_ok());
+  CHECK(stale->outcome == WriteOutcome::precondition_failed);
+  auto swapped = fixture.put("k", "w", if_version(created->version));
+  REQUIRE(swapped.is_ok());
+  CHECK(swapped->outcome == WriteOutcome::written);
+  auto missing = fixture.remove("nothing", {server::Precondition::Kind::exists, 0});
+  REQUIRE(missing.is_ok());
+  CHECK(missing->outcome == WriteOutcome::precondition_failed);
+  CHECK_FALSE(missing->current_version.has_value());
+}
+
+TEST_CASE("Backend: one barrier serves every read that arrived before it was sent") {
+  Fixture fixture;
+  REQUIRE(fixture.put("x", "1").is_ok());
+  const std::uint64_t before = fixture.group.delivered_barriers();
+  fixture.group.pause(true);
+  std::vector<std::future<Result<server::GetResult>>> reads;
+  for (int i = 0; i < 8; ++i) {
+    reads.push_back(Fixture::later<server::GetResult>([&](auto done) {
+      fixture.backend->get(server::GetRequest{"x", {}, Consistency::linearizable}, done);
+    }));
+  }
+  // Every read is queued on the progress thread before delivery resumes.
+  fixture.group.run([] {});
+  fixture.group.pause(false);
+  for (auto& read : reads) {
+    auto result = read.get();
+    REQUIRE(result.is_ok());
+    CHECK(result->value == "1");
+  }
+  // The first read sent a barrier; the seven after it share at most one more.
+  CHECK(fixture.group.delivered_barriers() - before <= 2);
+}
+
+TEST_CASE("Backend: a write discarded by a view change is sent again and applies once") {
+  Fixture fixture;
+  fixture.group.pause(true);
+  auto write = Fixture::later<server::WriteResult>([&](auto done) {
+    fixture.backend->put(server::PutRequest{"v", "once", {}}, done);
+  });
+  fixture.group.run([] {});  // queued in the group, not delivered
+  fixture.group.change_view();
+  fixture.group.pause(false);
+  auto result = write.get();
+  REQUIRE(result.is_ok());
+  CHECK(result->outcome == WriteOutcome::written);
+  CHECK(version_view(result->version) == ViewId{2});
+  auto history = Fixture::wait<server::HistoryResult>([&](auto done) {
+    fixture.backend->history(server::HistoryRequest{"v", std::nullopt, 10}, done);
+  });
+  REQUIRE(history.is_ok());
+  CHECK(history->versions.size() == 1);
+}
+
+TEST_CASE("Backend: requests that cannot complete time out") {
+  Fixture fixture(1, 100);
+  fixture.group.pause(true);
+  CHECK(fixture.put("t", "v").status().code() == Code::timed_out);
+  CHECK(fixture.get("t").status().code() == Code::timed_out);
+  // A stable read needs no coordination.
+  CHECK(fixture.get("t", {}, Consistency::stable).status().code() == Code::not_found);
+  fixture.group.pause(false);
+}
+
+TEST_CASE("Backend: lists merge shards in key order with pagination") {
+  Fixture fixture(3);
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(fixture.put(fmt::format("key{:02}", i), "v").is_ok());
+  }
+  std::vector<std::string> keys;
+  std::string start_after;
+  for (int page = 0; page < 10; ++page) {
+    server::ListRequest request;
+    request.prefix = "key";
+    request.start_after = start_after;
+    request.limit = 6;
+    auto result = Fixture::wait<server::ListResult>(
+        [&](auto done) { fixture.backend->list(request, done); });
+    REQUIRE(result.is_ok());
+    for (const auto& item : result->items) keys.push_back(item.key);
+    if (!result->next) break;
+    start_after = *result->next;
+  }
+  REQUIRE(keys.size() == 20);
+  for (int i = 0; i < 20; ++i) CHECK(keys[i] == fmt::format("key{:02}", i));
+}
+
+TEST_CASE("Backend: a shard this node does not serve, without a forwarder, is unavailable") {
+  FakeGroup other({});
+  server::BackendOptions options;
+  options.self = NodeId{2};
+  server::ReplicatedBackend backend(options, other, SystemClock::instance(), nullptr, nullptr,
+                                    nullptr, nullptr);
+  other.connect(&backend);
+  other.start();
+  auto result = Fixture::wait<server::WriteResult>(
+      [&](auto done) { backend.put(server::PutRequest{"k", "v", {}}, done); });
+  CHECK(result.status().code() == Code::unavailable);
+  CHECK_FALSE(backend.ready());
+  other.stop();
+}
+
+TEST_CASE("List merge cuts at a source that stopped early") {
+  auto item = [](std::string key) { return server::ListItem{std::move(key), 1, 1, 1, {}}; };
+  std::vector<server::ListSource> sources;
+  sources.push_back({{item("a"), item("d"), item("f")}, std::nullopt});
+  sources.push_back({{item("b"), item("c")}, std::string("c")});
+  auto merged = server::merge_list_pages(std::move(sources), 10);
+  REQUIRE(merged.items.size() == 3);
+  CHECK(merged.items[2].key == "c");
+  CHECK(merged.next == std::optional<std::string>("c"));
+  std::vector<server::ListSource> done;
+  done.push_back({{item("a"), item("b")}, std::nullopt});
+  auto all = server::merge_list_pages(std::move(done), 2);
+  CHECK(all.items.size() == 2);
+  CHECK_FALSE(all.next.has_value());
+}
+
+TEST_CASE("Forward codec: answers parse back to typed results") {
+  CHECK(server::base64_decode("aGVsbG8=").value() == "hello");
+  CHECK(server::base64_decode("aGk=").value() == "hi");
+  CHECK(server::base64_decode("").value().empty());
+  CHECK_FALSE(server::base64_decode("a=bc").is_ok());
+  server::HttpResponse conflict{boost::beast::http::status::precondition_failed, 11};
+  conflict.body() = R"({"error":"precondition_failed","current_version":42})";
+  auto parsed = server::parse_write_answer(conflict);
+  REQUIRE(parsed.is_ok());
+  CHECK(parsed->outcome == WriteOutcome::precondition_failed);
+  CHECK(parsed->current_version == std::optional<Version>(42));
+  server::HttpResponse busy{boost::beast::http::status::service_unavailable, 11};
+  busy.body() = R"({"error":"unavailable","message":"no quorum"})";
+  CHECK(server::parse_get_answer(busy).status().code() == Code::unavailable);
+  auto request = server::forward_request(server::PutRequest{"a/b c", "v", if_version(7)});
+  CHECK(std::string(request.target()) == "/v1/kv/a/b%20c");
+  CHECK(std::string(request[boost::beast::http::field::if_match]) == "\"7\"");
+}
+
+}  // namespace squall::test
