@@ -29,7 +29,9 @@ Status LibfabricOptions::validate() const {
         fmt::format("fabric.provider '{}' is unknown (allowed: tcp, verbs)", provider));
   }
   if (domain.empty()) return invalid_argument("fabric.domain is empty (e.g. lo, eth0, mlx5_0)");
-  if (listener == nullptr && bootstrap_host.empty()) return invalid_argument("fabric.bootstrap_host is empty");
+  if (listener == nullptr && bootstrap_host.empty()) {
+    return invalid_argument("fabric.bootstrap_host is empty");
+  }
   SQUALL_TRY(check_range("tx_depth", tx_depth, 2, 16384));
   SQUALL_TRY(check_range("rx_depth", rx_depth, 2, 16384));
   SQUALL_TRY(check_range("max_message_bytes", max_message_bytes, 1, kMaxMessageBytesMax));
