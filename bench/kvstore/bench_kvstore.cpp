@@ -5,7 +5,9 @@
 //      writer + syncer pair, compared with (1) measured in the same run;
 //   3. index memory per key and per version;
 //   4. latency of get latest / by version / by time (index only, and with the value read);
-//   5. compaction beside a writer: longest exclusive index lock hold and writer stall.
+//   5. compaction beside a writer: longest exclusive index lock hold and writer stall;
+//   6. Store::changes (prefix replay, read_log): a page over every key, over a narrow prefix,
+//      and the writes per second a paged replay of the newest versions delivers.
 // Prints a progress line on stderr while running and the figures on stdout.
 #include <malloc.h>
 
@@ -210,6 +212,45 @@ Latency measure(const char* phase, std::uint64_t count, Fn&& fn) {
   return percentiles(std::move(samples));
 }
 
+// (6) Store::changes over the loaded store: every key is visited per page.
+void change_scan(const Store& store, Version last, std::size_t keys) {
+  std::mt19937_64 random(11);
+  constexpr std::size_t kPage = 1024;
+  auto whole = measure("changes page, all keys", 20, [&](std::uint64_t) {
+    auto page = store.changes("", random() % (last / 2), last, kPage);
+    SQUALL_ASSERT(page.is_ok() && page->changes.size() == kPage, "changes failed");
+  });
+  auto narrow = measure("changes page, narrow", 2000, [&](std::uint64_t i) {
+    // key_name(n) without its last digit, n >= keys / 2: n / 10 and the ten keys after it.
+    std::string prefix = key_name(keys / 2 + i % (keys / 2));
+    prefix.pop_back();
+    auto page = store.changes(prefix, 0, last, kPage);
+    SQUALL_ASSERT(page.is_ok(), "changes failed");
+  });
+  // Replay the newest `keys` versions with values, as read_log and prefix resumes do.
+  auto start = SteadyClock::now();
+  std::uint64_t writes = 0;
+  for (Version after = last - std::min<Version>(last - 1, keys); after < last;) {
+    auto page = store.changes("", after, last, kPage);
+    SQUALL_ASSERT(page.is_ok(), "changes failed");
+    for (const Change& change : page->changes) {
+      SQUALL_ASSERT(store.read_version(change.key, change.entry.version).is_ok(), "read");
+      ++writes;
+    }
+    after = page->through;
+    progress("changes replay", after - (last - std::min<Version>(last - 1, keys)),
+             std::min<Version>(last - 1, keys));
+  }
+  double elapsed = seconds_since(start);
+  std::printf("Store::changes, pages of %zu (ms, p50 / max):\n", kPage);
+  std::printf("  prefix \"\" over %zu keys      %8.2f / %8.2f\n", keys, whole.p50 / 1e6,
+              whole.max / 1e6);
+  std::printf("  a prefix of ~11 keys          %8.4f / %8.4f\n", narrow.p50 / 1e6,
+              narrow.max / 1e6);
+  std::printf("  paged replay of the newest %llu writes (values read): %.0f writes/s\n",
+              static_cast<unsigned long long>(writes), static_cast<double>(writes) / elapsed);
+}
+
 // (4) reads over keys x versions_per_key versions, values in the page cache.
 void read_latency(const Settings& settings) {
   auto directory = fresh_directory(settings, "reads");
@@ -258,6 +299,7 @@ void read_latency(const Settings& settings) {
   std::printf("  index lookup by version  %8.0f / %8.0f\n", by_version.p50, by_version.p99);
   std::printf("  index lookup by time     %8.0f / %8.0f\n", by_time.p50, by_time.p99);
   std::printf("  get by version + pread   %8.0f / %8.0f\n", get.p50, get.p99);
+  change_scan(*store, version, settings.keys);
 }
 
 // (5) a writer (with group commit every 256 records) while compaction runs in a loop.
