@@ -71,7 +71,8 @@ Status Membership::init() {
   std::size_t members = view_.size();
   detector_fields_ = sst::add_failure_detector_fields(schema_, members);
   // Data before the counters that publish it (a newly connected peer gets fields in order).
-  fields_.changes = schema_.array<std::uint64_t>("changes", kMaxChangesPerView);
+  fields_.changes =
+      schema_.array<std::uint64_t>("changes", kMaxChangesPerView * kWordsPerChange);
   fields_.received = schema_.array<std::uint64_t>("received", words);
   fields_.trims = schema_.array<std::uint64_t>("trims", words);
   fields_.num_changes = schema_.scalar<std::uint64_t>("num_changes");
@@ -109,7 +110,8 @@ void Membership::step(std::uint64_t now_us) {
   // checked too so that a proposal alone is enough.
   if (state_ == MembershipState::running &&
       (detector_->suspected_count() > 0 || read(rank_, fields_.num_changes) > 0 ||
-       read(leader_rank(), fields_.num_changes) > 0)) {
+       read(leader_rank(), fields_.num_changes) > 0 || leaving_ ||
+       (!pending_joins_.empty() && leader_rank() == rank_))) {
     state_ = MembershipState::changing;
   }
   if (state_ == MembershipState::changing) check_minority();
@@ -153,20 +155,99 @@ std::size_t Membership::leader_rank() const {
   return rank_;
 }
 
-std::vector<NodeId> Membership::changes_of(std::size_t row) const {
+std::array<std::uint64_t, kWordsPerChange> encode_change(const MembershipChange& change) {
+  std::array<std::uint64_t, kWordsPerChange> words{change.member.id.value, 0, 0};
+  if (!change.join) return words;
+  SQUALL_ASSERT(validate_joiner(change.member).is_ok(), "joiner {} is not valid",
+                change.member.id);
+  const Member& member = change.member;
+  words[0] |= kJoinFlag;
+  words[1] = (std::uint64_t{*parse_ipv4(member.address.host)} << 32) |
+             (std::uint64_t{member.address.port} << 16) | member.membership_port;
+  if (!member.rest.host.empty()) {
+    words[2] = (std::uint64_t{*parse_ipv4(member.rest.host)} << 32) |
+               (std::uint64_t{member.rest.port} << 16) | 1U;
+  }
+  return words;
+}
+
+std::optional<MembershipChange> decode_change(
+    std::span<const std::uint64_t, kWordsPerChange> words) {
+  MembershipChange change;
+  change.member.id = NodeId{static_cast<std::uint32_t>(words[0])};
+  change.join = (words[0] & kJoinFlag) != 0;
+  if ((words[0] & ~kJoinFlag) >> 32 != 0) return std::nullopt;
+  if (!change.join) {
+    if (words[1] != 0 || words[2] != 0) return std::nullopt;
+    return change;
+  }
+  Member& member = change.member;
+  member.address.host = format_ipv4(static_cast<std::uint32_t>(words[1] >> 32));
+  member.address.port = static_cast<std::uint16_t>(words[1] >> 16);
+  member.membership_port = static_cast<std::uint16_t>(words[1]);
+  if ((words[2] & 0xFFFF) > 1) return std::nullopt;
+  if ((words[2] & 1U) != 0) {
+    member.rest.host = format_ipv4(static_cast<std::uint32_t>(words[2] >> 32));
+    member.rest.port = static_cast<std::uint16_t>(words[2] >> 16);
+  } else if (words[2] != 0) {
+    return std::nullopt;
+  }
+  if (!validate_joiner(member).is_ok()) return std::nullopt;
+  return change;
+}
+
+std::vector<MembershipChange> Membership::changes_of(std::size_t row) const {
   std::uint64_t count = read(row, fields_.num_changes);
-  std::vector<NodeId> changes;
-  if (count > kMaxChangesPerView) return changes;  // malformed: treated as empty (asserted)
+  std::vector<MembershipChange> changes;
+  if (count > kMaxChangesPerView) return changes;  // no correct member writes that
   for (std::size_t i = 0; i < count; ++i) {
-    changes.emplace_back(static_cast<std::uint32_t>(table_->read(row, fields_.changes, i)));
+    std::array<std::uint64_t, kWordsPerChange> words{};
+    for (std::size_t w = 0; w < kWordsPerChange; ++w) {
+      words[w] = table_->read(row, fields_.changes, i * kWordsPerChange + w);
+    }
+    std::optional<MembershipChange> change = decode_change(words);
+    if (!change) break;  // a torn or foreign entry: the list ends before it
+    changes.push_back(std::move(*change));
   }
   return changes;
+}
+
+std::size_t Membership::removals_in(std::uint64_t committed) const {
+  std::vector<MembershipChange> changes = changes_of(rank_);
+  std::size_t removals = 0;
+  for (std::size_t i = 0; i < changes.size() && i < committed; ++i) {
+    removals += changes[i].join ? 0 : 1;
+  }
+  return removals;
 }
 
 void Membership::suspect(NodeId member, const std::string& reason) {
   std::optional<std::size_t> rank = view_.rank_of(member);
   if (!rank || *rank == rank_ || detector_->suspected(*rank)) return;
   detector_->suspect(*rank, reason);
+}
+
+void Membership::request_removal(NodeId member, const std::string& reason) {
+  if (member != view_.member(rank_).id) {
+    suspect(member, "removal requested: " + reason);
+    return;
+  }
+  if (leaving_) return;
+  logger("core")->info("view {}: node {} leaves: {}", view_.id(), member, reason);
+  leaving_ = true;
+  if (leader_rank() != rank_) flag_self_leaving();
+}
+
+void Membership::flag_self_leaving() {
+  // Our own entry of suspected[]: peers spread it like any suspicion, and the leader proposes
+  // our removal. (The detector never suspects its own rank; this flag is written directly.)
+  table_->write(detector_fields_.suspected, rank_, std::uint8_t{1});
+  table_->push(detector_fields_.suspected.range());
+}
+
+void Membership::propose_joins(std::vector<Member> joiners) {
+  SQUALL_ASSERT(joiners.size() <= kMaxChangesPerView, "{} joiners queued", joiners.size());
+  pending_joins_ = std::move(joiners);
 }
 
 void Membership::on_suspected(std::size_t rank) {
@@ -213,10 +294,13 @@ void Membership::report_wedged(std::span<const std::vector<std::uint64_t>> recei
 
 void Membership::push_counters() { table_->push(fields_.counters()); }
 
-void Membership::write_changes(const std::vector<NodeId>& changes) {
+void Membership::write_changes(const std::vector<MembershipChange>& changes) {
   SQUALL_ASSERT(changes.size() <= kMaxChangesPerView, "{} changes", changes.size());
   for (std::size_t i = 0; i < changes.size(); ++i) {
-    table_->write(fields_.changes, i, std::uint64_t{changes[i].value});
+    std::array<std::uint64_t, kWordsPerChange> words = encode_change(changes[i]);
+    for (std::size_t w = 0; w < kWordsPerChange; ++w) {
+      table_->write(fields_.changes, i * kWordsPerChange + w, words[w]);
+    }
   }
   table_->push(fields_.changes.range());
   table_->write(fields_.num_changes, std::uint64_t{changes.size()});
@@ -228,16 +312,10 @@ void Membership::follow(std::size_t leader) {
     accept_decision(leader);
     return;
   }
-  std::vector<NodeId> mine = changes_of(rank_);
-  std::vector<NodeId> theirs = changes_of(leader);
+  std::vector<MembershipChange> mine = changes_of(rank_);
+  std::vector<MembershipChange> theirs = changes_of(leader);
   if (theirs.size() > mine.size() && std::equal(mine.begin(), mine.end(), theirs.begin())) {
-    for (NodeId node : theirs) {
-      if (node == view_.member(rank_).id) {
-        stop("removed from the view by the leader's proposal");
-        return;
-      }
-      suspect(node, "proposed for removal by the leader");
-    }
+    if (!follow_changes(theirs, "the leader")) return;
     write_changes(theirs);
   }
   std::uint64_t committed = std::min<std::uint64_t>(read(leader, fields_.num_committed),
@@ -246,6 +324,19 @@ void Membership::follow(std::size_t leader) {
     table_->write(fields_.num_committed, committed);
     push_counters();
   }
+}
+
+bool Membership::follow_changes(const std::vector<MembershipChange>& changes,
+                                const char* who) {
+  for (const MembershipChange& change : changes) {
+    if (change.join) continue;
+    if (change.member.id == view_.member(rank_).id) {
+      stop(fmt::format("removed from the view by {}'s proposal", who));
+      return false;
+    }
+    suspect(change.member.id, fmt::format("proposed for removal by {}", who));
+  }
+  return true;
 }
 
 void Membership::lead() {
@@ -267,21 +358,17 @@ void Membership::take_over() {
       if (table_->read(row, detector_fields_.suspected, lower) == 0) return;
     }
   }
-  std::vector<NodeId> longest = changes_of(rank_);
+  std::vector<MembershipChange> longest = changes_of(rank_);
   std::uint64_t committed = read(rank_, fields_.num_committed);
   for (std::size_t row = 0; row < view_.size(); ++row) {
     if (row == rank_ || !live(row)) continue;
-    std::vector<NodeId> changes = changes_of(row);
+    std::vector<MembershipChange> changes = changes_of(row);
     if (changes.size() > longest.size()) longest = std::move(changes);
     committed = std::max(committed, read(row, fields_.num_committed));
   }
   logger("core")->info("view {}: node {} takes over as leader with {} changes ({} committed)",
                        view_.id(), view_.member(rank_).id, longest.size(), committed);
-  if (std::find(longest.begin(), longest.end(), view_.member(rank_).id) != longest.end()) {
-    stop("removed from the view by an earlier leader's proposal");
-    return;
-  }
-  for (NodeId node : longest) suspect(node, "proposed for removal by an earlier leader");
+  if (!follow_changes(longest, "an earlier leader")) return;
   write_changes(longest);
   table_->write(fields_.num_committed, std::min<std::uint64_t>(committed, longest.size()));
   push_counters();
@@ -289,15 +376,32 @@ void Membership::take_over() {
 }
 
 void Membership::propose() {
-  std::vector<NodeId> changes = changes_of(rank_);
+  std::vector<MembershipChange> changes = changes_of(rank_);
   std::size_t before = changes.size();
-  for (NodeId node : suspects()) {
-    if (std::find(changes.begin(), changes.end(), node) != changes.end()) continue;
+  auto listed = [&changes](NodeId node) {
+    return std::any_of(changes.begin(), changes.end(),
+                       [node](const MembershipChange& change) { return change.member.id == node; });
+  };
+  std::vector<NodeId> removals = suspects();
+  if (leaving_) removals.push_back(view_.member(rank_).id);
+  for (NodeId node : removals) {
+    if (listed(node)) continue;
     SQUALL_ASSERT(changes.size() < kMaxChangesPerView, "more than {} changes in a view",
                   kMaxChangesPerView);
-    changes.push_back(node);
+    changes.push_back({Member{node, {}}, false});
+  }
+  std::size_t joins = static_cast<std::size_t>(std::count_if(
+      changes.begin(), changes.end(), [](const MembershipChange& c) { return c.join; }));
+  for (const Member& joiner : pending_joins_) {
+    if (joins >= kMaxJoinsPerView || changes.size() >= kMaxChangesPerView) break;
+    if (listed(joiner.id) || view_.contains(joiner.id)) continue;
+    changes.push_back({joiner, true});
+    ++joins;
   }
   if (changes.size() != before) write_changes(changes);
+  // A leaving leader hands over: members copy its list, suspect it as listed, and the next
+  // rank takes over with the list (Membership::take_over()).
+  if (leaving_) stop("left the group: its own removal is proposed");
 }
 
 void Membership::commit() {

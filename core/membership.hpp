@@ -6,8 +6,10 @@
 // clock, never blocks; its only I/O is the table's pushes and appends to the ViewLog.
 //
 // - Failure detection is the SST one: heartbeats and suspected[], suspicion spreads.
-// - The leader (lowest-ranked member this member does not suspect) proposes removals: it
-//   appends every member it suspects to the bounded `changes` list of its row. Members copy
+// - The leader (lowest-ranked member this member does not suspect) proposes changes: it
+//   appends every member it suspects (a removal) and every joiner its owner queued
+//   (propose_joins(); a join carries the joiner's record in three fixed-size words) to the
+//   bounded `changes` list of its row. Members copy
 //   the leader's list and counts into their own rows (that copy is the acknowledgement) and
 //   suspect everyone listed. The leader commits a prefix once every unsuspected member has
 //   acknowledged it.
@@ -16,7 +18,9 @@
 // - When every change the leader knows of is committed and every survivor has reported, the
 //   leader computes the ragged trim of every shard (per sender, the minimum over the
 //   survivors serving the shard), logs it durably, and publishes the *decision*: the committed
-//   count c and the trims. The next view is the current one without the first c changes.
+//   count c and the trims. The next view is the current one without the removals among the
+//   first c changes, plus their joiners appended in change order (survivors keep their ranks).
+//   The majority rule counts survivors of this view only: joiners do not count.
 //   Members copy the decision (data first, then its count, in separate pushes) before using
 //   it. A decision is final: a later leader adopts any decision it finds in a live row.
 // - A leader that fails is replaced by the next-ranked member once every member it does not
@@ -28,6 +32,7 @@
 #pragma once
 
 #include <cstddef>
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -46,8 +51,28 @@
 
 namespace squall::core {
 
-// Removals proposed in one view at most (a bounded list in each row).
+// Changes (removals and joins) proposed in one view at most (a bounded list in each row).
 inline constexpr std::size_t kMaxChangesPerView = 64;
+// Joins among them at most, so that removals always have room.
+inline constexpr std::size_t kMaxJoinsPerView = 16;
+// SST words per change: word 0 = node id | kJoinFlag; for a join, word 1 = IPv4 (32) |
+// fabric port (16) | membership port (16), word 2 = REST IPv4 (32) | REST port (16) | REST
+// present (bit 0). Removals leave words 1 and 2 zero.
+inline constexpr std::size_t kWordsPerChange = 3;
+inline constexpr std::uint64_t kJoinFlag = 1ULL << 63;
+
+// One proposed change. A removal names a member of the view (only member.id is meaningful).
+struct MembershipChange {
+  Member member;
+  bool join = false;
+  bool operator==(const MembershipChange&) const = default;
+};
+
+// The three SST words of a change. REQUIRES: a join's member passes validate_joiner().
+std::array<std::uint64_t, kWordsPerChange> encode_change(const MembershipChange& change);
+// nullopt for words no correct member writes (unknown flag bits, a join with a bad record).
+std::optional<MembershipChange> decode_change(std::span<const std::uint64_t, kWordsPerChange>
+                                                  words);
 // Words of per-shard counts in a row (shards x largest shard); bounds the row size.
 inline constexpr std::size_t kMaxMembershipCountWords = 8192;
 
@@ -64,11 +89,13 @@ struct MembershipOptions {
   Status validate() const;
 };
 
-// The outcome of a view change: removals (the first `committed` changes) and the trims.
+// The outcome of a view change: removals and joins (the first `committed` changes) and the
+// trims.
 struct ViewChangeDecision {
   std::uint64_t committed = 0;
   std::vector<NodeId> removed;                 // in change order
-  std::vector<Member> next_members;            // survivors, rank order kept
+  std::vector<Member> joined;                  // in change order
+  std::vector<Member> next_members;            // survivors (rank order kept), then joined
   std::vector<std::vector<std::uint64_t>> trims;  // per shard, per sender rank of the shard
 };
 
@@ -99,6 +126,15 @@ class Membership {
 
   // A shard group (or anything else) suspects `member`.
   void suspect(NodeId member, const std::string& reason);
+  // Removal on request (graceful leave, administrator): another member is proposed for
+  // removal like a suspect. This member itself: as leader it proposes its own removal,
+  // otherwise it flags itself suspected in its row (which spreads); either way it stops once
+  // its removal is proposed.
+  void request_removal(NodeId member, const std::string& reason);
+  // The joiners the owner queued (valid, not members, distinct): the leader appends those not
+  // yet listed to its proposal while it has not decided (at most kMaxJoinsPerView per view;
+  // the rest wait for the next view). Replaces the previous list; ignored unless leading.
+  void propose_joins(std::vector<Member> joiners);
   // The owner wedged every shard group it serves; received[i] is the final received_slots() of
   // its i-th shard (ascending shard order of view.shards_of(self)). Once per view.
   void report_wedged(std::span<const std::vector<std::uint64_t>> received);
@@ -133,7 +169,8 @@ class Membership {
   Status init();
 
   std::uint64_t read(std::size_t row, sst::Scalar<std::uint64_t> field) const;
-  std::vector<NodeId> changes_of(std::size_t row) const;
+  std::vector<MembershipChange> changes_of(std::size_t row) const;
+  std::size_t removals_in(std::uint64_t committed) const;
   bool live(std::size_t rank) const;
   void on_suspected(std::size_t rank);
   void stop(std::string reason);
@@ -148,7 +185,9 @@ class Membership {
   void accept_decision(std::size_t row);
   void build_decision(std::uint64_t committed, std::vector<std::vector<std::uint64_t>> trims);
   std::vector<std::vector<std::uint64_t>> compute_trims(std::uint64_t committed) const;
-  void write_changes(const std::vector<NodeId>& changes);
+  void write_changes(const std::vector<MembershipChange>& changes);
+  bool follow_changes(const std::vector<MembershipChange>& changes, const char* who);
+  void flag_self_leaving();
   void push_counters();
 
   const View& view_;
@@ -171,6 +210,8 @@ class Membership {
   std::string stop_reason_;
   bool reported_ = false;
   bool leading_ = false;  // took over (or is rank 0): proposes and commits
+  bool leaving_ = false;  // request_removal(self)
+  std::vector<Member> pending_joins_;
 };
 
 }  // namespace squall::core

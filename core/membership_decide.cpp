@@ -28,10 +28,11 @@ void Membership::decide() {
     if (read(row, fields_.wedged) == 0 || read(row, fields_.num_changes) < committed) return;
   }
   // Suspicions adopted in this very step may have left us without a majority: the next
-  // step's check stops us instead.
-  if (options_.majority_rule && (view_.size() - committed) * 2 <= view_.size()) return;
-  SQUALL_ASSERT(suspects().size() == committed, "deciding with {} suspects and {} changes",
-                suspects().size(), committed);
+  // step's check stops us instead. Joiners do not count toward the majority.
+  std::size_t removals = removals_in(committed);
+  if (options_.majority_rule && (view_.size() - removals) * 2 <= view_.size()) return;
+  SQUALL_ASSERT(suspects().size() == removals, "deciding with {} suspects and {} removals",
+                suspects().size(), removals);
   std::vector<std::vector<std::uint64_t>> trims = compute_trims(committed);
   // Durable before published: a total restart must find every trim anyone applied.
   for (std::uint32_t shard = 0; shard < trims.size(); ++shard) {
@@ -49,14 +50,17 @@ void Membership::decide() {
   table_->push(fields_.trims.range());
   table_->write(fields_.decision, committed);
   push_counters();
-  logger("core")->info("view {}: leader {} decided: {} removals", view_.id(),
-                       view_.member(rank_).id, committed);
+  logger("core")->info("view {}: leader {} decided: {} changes ({} removals)", view_.id(),
+                       view_.member(rank_).id, committed, removals);
   build_decision(committed, std::move(trims));
 }
 
 std::vector<std::vector<std::uint64_t>> Membership::compute_trims(std::uint64_t committed) const {
-  std::vector<NodeId> changes = changes_of(rank_);
-  changes.resize(committed);
+  std::vector<NodeId> changes;  // the removals among the committed changes
+  std::vector<MembershipChange> listed = changes_of(rank_);
+  for (std::size_t i = 0; i < listed.size() && i < committed; ++i) {
+    if (!listed[i].join) changes.push_back(listed[i].member.id);
+  }
   std::vector<std::vector<std::uint64_t>> trims(view_.layout().shards);
   for (std::uint32_t shard = 0; shard < trims.size(); ++shard) {
     const std::vector<NodeId>& members = view_.shard_members(ShardId{shard});
@@ -79,7 +83,7 @@ std::vector<std::vector<std::uint64_t>> Membership::compute_trims(std::uint64_t 
 
 void Membership::accept_decision(std::size_t row) {
   std::uint64_t committed = read(row, fields_.decision);
-  std::vector<NodeId> changes = changes_of(row);
+  std::vector<MembershipChange> changes = changes_of(row);
   // The counts travel in one push that may land in pieces; they only grow, so a decision
   // ahead of its change count is simply not complete yet.
   if (committed > changes.size()) return;
@@ -94,7 +98,10 @@ void Membership::accept_decision(std::size_t row) {
   // Our copy (changes, trims, then the counts) is pushed before anything we push later, so a
   // leader taking over after us finds it (Membership::take_over()).
   for (std::size_t i = 0; i < changes.size(); ++i) {
-    table_->write(fields_.changes, i, std::uint64_t{changes[i].value});
+    std::array<std::uint64_t, kWordsPerChange> words = encode_change(changes[i]);
+    for (std::size_t w = 0; w < kWordsPerChange; ++w) {
+      table_->write(fields_.changes, i * kWordsPerChange + w, words[w]);
+    }
   }
   table_->push(fields_.changes.range());
   table_->push(fields_.trims.range());
@@ -117,14 +124,25 @@ void Membership::build_decision(std::uint64_t committed,
                                 std::vector<std::vector<std::uint64_t>> trims) {
   ViewChangeDecision decision;
   decision.committed = committed;
-  decision.removed = changes_of(rank_);
-  decision.removed.resize(committed);
+  std::vector<MembershipChange> changes = changes_of(rank_);
+  SQUALL_ASSERT(changes.size() >= committed, "{} changes for a decision of {}", changes.size(),
+                committed);
+  for (std::size_t i = 0; i < committed; ++i) {
+    if (changes[i].join) {
+      decision.joined.push_back(changes[i].member);
+    } else {
+      decision.removed.push_back(changes[i].member.id);
+    }
+  }
   for (const Member& member : view_.members()) {
     if (std::find(decision.removed.begin(), decision.removed.end(), member.id) ==
         decision.removed.end()) {
       decision.next_members.push_back(member);
     }
   }
+  std::size_t survivors = decision.next_members.size();
+  decision.next_members.insert(decision.next_members.end(), decision.joined.begin(),
+                               decision.joined.end());
   decision.trims = std::move(trims);
   NodeId self = view_.member(rank_).id;
   bool removed = std::find(decision.removed.begin(), decision.removed.end(), self) !=
@@ -132,9 +150,9 @@ void Membership::build_decision(std::uint64_t committed,
   decision_ = std::move(decision);
   if (removed) {
     stop("removed from the next view");
-  } else if (options_.majority_rule && decision_->next_members.size() * 2 <= view_.size()) {
-    stop(fmt::format("the next view would keep {} of {} members (no majority)",
-                     decision_->next_members.size(), view_.size()));
+  } else if (options_.majority_rule && survivors * 2 <= view_.size()) {
+    stop(fmt::format("the next view would keep {} of {} members (no majority)", survivors,
+                     view_.size()));
   } else {
     state_ = MembershipState::decided;
   }
@@ -143,7 +161,9 @@ void Membership::build_decision(std::uint64_t committed,
 bool Membership::decision_spread() const {
   if (!decision_) return false;
   for (const Member& member : decision_->next_members) {
-    std::size_t row = *view_.rank_of(member.id);
+    std::optional<std::size_t> rank = view_.rank_of(member.id);
+    if (!rank) continue;  // a joiner: not in this view's table
+    std::size_t row = *rank;
     if (row == rank_ || !live(row)) continue;
     if (read(row, fields_.decision) != decision_->committed) return false;
   }

@@ -137,6 +137,7 @@ OrderedGroup::OrderedGroup(OrderedGroupOptions options, std::size_t rank,
       options_.delivery_window_slots != 0 ? options_.delivery_window_slots : 2 * options_.window;
   max_data_per_sender_ = options_.max_data_per_sender != 0 ? options_.max_data_per_sender
                                                            : kMaxDataPerView / members;
+  held_ = options_.hold_delivery;
 }
 
 OrderedGroup::~OrderedGroup() = default;
@@ -278,7 +279,23 @@ void OrderedGroup::on_smc_message(std::size_t sender, std::span<const std::byte>
   if (!status.is_ok()) detector_->suspect(sender, "protocol violation: " + status.to_string());
 }
 
+void OrderedGroup::release_delivery(HlcTimestamp last_timestamp, Version persisted_floor) {
+  SQUALL_ASSERT(held_, "release_delivery without a hold");
+  held_ = false;
+  sequencer_.set_last_timestamp(last_timestamp);
+  skip_through_ = state_machine_.applied_version();
+  if (frontier_.offer(persisted_floor) && callbacks_.persisted) {
+    callbacks_.persisted(frontier_.value());
+  }
+  logger("core")->info("shard {} view {}: delivery released (state at {:#x})", options_.shard,
+                       options_.view, skip_through_);
+}
+
 bool OrderedGroup::apply(const SequencedDelivery& delivery) {
+  if (delivery.version <= skip_through_) {
+    (void)clock_.update(delivery.timestamp);
+    return true;  // the transferred state already holds it
+  }
   DeliveredUpdate update{.version = delivery.version,
                          .timestamp = delivery.timestamp,
                          .sender = options_.members[delivery.sender],
@@ -316,6 +333,7 @@ void OrderedGroup::receive_and_deliver() {
   if (wedged_) return;
   smc_->receive();
   if (wedged_) return;
+  if (held_) return;  // receive only: the state arrives by state transfer
   std::vector<std::uint64_t> stable = stable_slots();
   std::uint64_t before = sequencer_.next_sequence();
   sequencer_.deliver_stable(

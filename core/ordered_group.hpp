@@ -94,6 +94,10 @@ struct OrderedGroupOptions {
   std::uint64_t max_data_per_sender = 0;
   // Unset: updates must fit a slot.
   std::optional<LargeMessageOptions> large;
+  // Start with delivery held: the member receives (and publishes what it holds) but delivers
+  // nothing until release_delivery(). For a replica whose state arrives by state transfer
+  // (core/state_transfer.hpp); last_timestamp and persisted_floor are then given at release.
+  bool hold_delivery = false;
 
   // invalid_argument with the reason when a field or relation is out of range.
   Status validate() const;
@@ -170,6 +174,14 @@ class OrderedGroup {
   // order. REQUIRES: wedged. invalid_argument if trim.size() != size(); out_of_range if
   // this member lacks some of the slots.
   Result<std::size_t> deliver_trim(std::span<const std::uint64_t> trim);
+
+  // Ends a hold (options.hold_delivery): the state machine now holds the shard's state up to
+  // at least the end of the previous view. Deliveries build on `last_timestamp` (the previous
+  // view's last); updates the state machine already holds (version <= its applied_version()
+  // now, a checkpoint taken after this view began) are delivered without apply(). The
+  // frontier is raised to `persisted_floor`. REQUIRES: held.
+  void release_delivery(HlcTimestamp last_timestamp, Version persisted_floor);
+  bool delivery_held() const { return held_; }
 
   bool wedged() const { return wedged_; }
   ViewId view() const { return options_.view; }
@@ -265,6 +277,8 @@ class OrderedGroup {
   std::uint64_t max_data_per_sender_ = 0;
   Version published_persisted_ = 0;
   bool wedged_ = false;
+  bool held_ = false;
+  Version skip_through_ = 0;  // delivered without apply(): the state already holds them
   bool row_dirty_ = true;
   Bytes scratch_;
   OrderedGroupStats stats_;

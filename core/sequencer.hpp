@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/assert.hpp"
 #include "common/bytes.hpp"
 #include "common/hlc.hpp"
 #include "common/ids.hpp"
@@ -102,6 +103,13 @@ class Sequencer {
   // Version of the last data message delivered in this view (0 if none yet).
   Version last_version() const;
   HlcTimestamp last_timestamp() const { return last_timestamp_; }
+  // Sets the timestamp the first delivery builds on (a replica that learns it by state
+  // transfer after the view began). REQUIRES: nothing delivered yet in this view.
+  void set_last_timestamp(HlcTimestamp timestamp) {
+    SQUALL_ASSERT(next_sequence_ == 0 && delivered_data_ == 0, "timestamp base set after "
+                  "delivering");
+    last_timestamp_ = timestamp;
+  }
   std::size_t senders() const { return senders_.size(); }
   std::size_t pending_entries() const;
   std::uint64_t pending_bytes() const { return pending_bytes_; }

@@ -19,11 +19,20 @@ Result<std::unique_ptr<ViewManager>> ViewManager::create(const View& first,
   }
   std::optional<ViewRecord> last = log.last_view();
   if (!last || last->id != first.id()) SQUALL_TRY(log.append(ViewRecord::of(first)));
+  if (options.previous && options.previous->id() >= first.id()) {
+    return invalid_argument(fmt::format("view {} cannot follow view {}", first.id(),
+                                        options.previous->id()));
+  }
   std::unique_ptr<ViewManager> manager(new ViewManager(std::move(options), host, clock, log));
-  Result<std::unique_ptr<Epoch>> epoch = manager->build(first, nullptr);
+  if (manager->options_.previous) {
+    manager->previous_view_ = std::make_unique<View>(*manager->options_.previous);
+  }
+  Result<std::unique_ptr<Epoch>> epoch =
+      manager->build(first, nullptr, manager->previous_view_.get());
   if (!epoch) return epoch.status();
   manager->current_ = std::move(*epoch);
   SQUALL_TRY(manager->connect(*manager->current_));
+  manager->start_transfers(*manager->current_, manager->previous_view_.get());
   ++manager->views_installed_;
   host.installed(manager->view());
   return manager;
@@ -43,48 +52,72 @@ OrderedGroup* ViewManager::group(ShardId shard) {
 }
 
 Result<std::unique_ptr<ViewManager::Epoch>> ViewManager::build(const View& view,
-                                                               const Epoch* previous) {
+                                                               const Epoch* previous,
+                                                               const View* previous_view) {
   auto epoch = std::make_unique<Epoch>();
   epoch->view = std::make_unique<View>(view);
   Result<fabric::Transport*> transport = host_.transport_for(view);
   if (!transport) return transport.status();
   epoch->transport = *transport;
+  StateTransferOptions transfer = options_.transfer;
+  transfer.max_message_bytes =
+      std::min(transfer.max_message_bytes, epoch->transport->max_message_bytes());
+  epoch->transfer = std::make_unique<StateTransfer>(view.id(), options_.self, transfer);
   // Suspicions are not carried over: a member the old view suspected after its decision may
   // only have retired the old view's table; a dead one is suspected again by its silence.
   Result<std::unique_ptr<Membership>> membership = Membership::create(
       *epoch->view, options_.self, options_.membership, *epoch->transport, log_);
   if (!membership) return membership.status();
   epoch->membership = std::move(*membership);
-  Membership* members = epoch->membership.get();
   for (ShardId shard : view.shards_of(options_.self)) {
-    OrderedGroupOptions group_options = shard_group_options(view, shard, options_.self);
-    group_options.heartbeat_ms = options_.heartbeat_ms;
-    group_options.failure_timeout_ms = options_.failure_timeout_ms;
-    if (previous != nullptr) {
-      auto at = std::find(previous->shards.begin(), previous->shards.end(), shard);
-      if (at != previous->shards.end()) {
-        const OrderedGroup& old = *previous->groups[static_cast<std::size_t>(
-            at - previous->shards.begin())];
+    SQUALL_TRY(add_group(*epoch, shard, previous, previous_view));
+  }
+  return epoch;
+}
+
+Status ViewManager::add_group(Epoch& epoch, ShardId shard, const Epoch* previous,
+                              const View* previous_view) {
+  const View& view = *epoch.view;
+  OrderedGroupOptions group_options = shard_group_options(view, shard, options_.self);
+  group_options.heartbeat_ms = options_.heartbeat_ms;
+  group_options.failure_timeout_ms = options_.failure_timeout_ms;
+  // Synced: this replica held the shard's state through the previous view (or this is the
+  // first view). Otherwise its state arrives by state transfer and delivery waits for it.
+  bool synced = previous == nullptr && previous_view == nullptr;
+  if (previous != nullptr) {
+    auto at = std::find(previous->shards.begin(), previous->shards.end(), shard);
+    if (at != previous->shards.end()) {
+      auto index = static_cast<std::size_t>(at - previous->shards.begin());
+      const OrderedGroup& old = *previous->groups[index];
+      synced = previous->starts[index].synced;
+      if (synced) {
         group_options.last_timestamp = old.delivered_timestamp();
         group_options.persisted_floor = old.persisted_frontier();
       }
     }
-    host_.configure(group_options);
-    OrderedGroupCallbacks callbacks;
-    callbacks.suspected = [members](NodeId node, const std::string& reason) {
-      members->suspect(node, "shard group: " + reason);
-    };
-    callbacks.failed = [this](const Status& reason) {
-      stop("the state machine refused an update: " + reason.to_string());
-    };
-    callbacks.persisted = [this, shard](Version frontier) { host_.persisted(shard, frontier); };
-    Result<std::unique_ptr<OrderedGroup>> group = OrderedGroup::create(
-        group_options, *epoch->transport, host_.state_machine(shard), clock_, callbacks);
-    if (!group) return group.status();
-    epoch->shards.push_back(shard);
-    epoch->groups.push_back(std::move(*group));
   }
-  return epoch;
+  group_options.hold_delivery = !synced;
+  host_.configure(group_options);
+  Membership* members = epoch.membership.get();
+  OrderedGroupCallbacks callbacks;
+  callbacks.suspected = [members](NodeId node, const std::string& reason) {
+    members->suspect(node, "shard group: " + reason);
+  };
+  callbacks.failed = [this](const Status& reason) {
+    stop("the state machine refused an update: " + reason.to_string());
+  };
+  callbacks.persisted = [this, shard](Version frontier) { host_.persisted(shard, frontier); };
+  StateMachine& machine = host_.state_machine(shard);
+  Result<std::unique_ptr<OrderedGroup>> group =
+      OrderedGroup::create(group_options, *epoch.transport, machine, clock_, callbacks);
+  if (!group) return group.status();
+  ShardStart start{synced, machine.applied_version(), group_options.last_timestamp,
+                   group_options.persisted_floor};
+  epoch.transfer->serve(shard, start, machine);
+  epoch.shards.push_back(shard);
+  epoch.groups.push_back(std::move(*group));
+  epoch.starts.push_back(start);
+  return Status::ok();
 }
 
 Status ViewManager::connect(Epoch& epoch) {
@@ -99,6 +132,11 @@ void ViewManager::poll(Epoch& epoch) {
   events_.clear();
   epoch.transport->poll(events_, options_.max_events_per_step);
   for (const fabric::Event& event : events_) {
+    if (event.kind == fabric::EventKind::peer_connected) epoch.connected.push_back(event.peer);
+    if (event.kind == fabric::EventKind::message && is_transfer_message(event.payload)) {
+      route_transfer(epoch, event);
+      continue;
+    }
     if (epoch.membership->handle(event)) continue;
     for (auto& group : epoch.groups) {
       if (group->handle(event)) break;
@@ -108,8 +146,10 @@ void ViewManager::poll(Epoch& epoch) {
 
 void ViewManager::step_epoch(Epoch& epoch, std::uint64_t now_us) {
   poll(epoch);
+  finish_transfers(epoch);
   for (auto& group : epoch.groups) group->step(now_us);
   epoch.membership->step(now_us);
+  flush_transfer(epoch);
 }
 
 void ViewManager::step(std::uint64_t now_us) {
@@ -144,7 +184,9 @@ void ViewManager::advance_change() {
   if (membership.state() != MembershipState::decided) return;
   if (!epoch.trimmed) {
     const ViewChangeDecision& decision = *membership.decision();
+    epoch.transfer_frozen = true;  // a replica still without state stays without it
     for (std::size_t i = 0; i < epoch.groups.size(); ++i) {
+      if (!epoch.starts[i].synced) continue;  // held: it has no state to deliver onto
       Result<std::size_t> delivered =
           epoch.groups[i]->deliver_trim(decision.trims[epoch.shards[i].value]);
       if (!delivered) {
@@ -160,6 +202,7 @@ void ViewManager::advance_change() {
 
 bool ViewManager::trimmed_and_persisted() {
   for (std::size_t i = 0; i < current_->groups.size(); ++i) {
+    if (!current_->starts[i].synced) continue;
     Version persisted = host_.state_machine(current_->shards[i]).persisted_version();
     if (persisted < current_->groups[i]->delivered_version()) return false;
   }
@@ -180,7 +223,7 @@ void ViewManager::install_next() {
     stop("cannot log the next view: " + logged.to_string());
     return;
   }
-  Result<std::unique_ptr<Epoch>> epoch = build(*next, current_.get());
+  Result<std::unique_ptr<Epoch>> epoch = build(*next, current_.get(), &old_view);
   if (!epoch) {
     stop("cannot build the next view: " + epoch.status().to_string());
     return;
@@ -190,6 +233,8 @@ void ViewManager::install_next() {
   for (auto& group : current_->groups) {
     group->abort_waiters(unavailable("view change: re-send if the update was not delivered"));
   }
+  previous_view_ = std::make_unique<View>(old_view);
+  requeue_joins(decision);
   retiring_.push_back(std::move(current_));
   current_ = std::move(*epoch);
   Status connected = connect(*current_);
@@ -197,6 +242,7 @@ void ViewManager::install_next() {
     stop("cannot connect the next view: " + connected.to_string());
     return;
   }
+  start_transfers(*current_, previous_view_.get());
   ++views_installed_;
   state_ = ViewManagerState::running;
   logger("core")->info("node {}: installed view {} with {} members", options_.self,

@@ -26,6 +26,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,7 @@
 #include "core/membership.hpp"
 #include "core/ordered_group.hpp"
 #include "core/state_machine.hpp"
+#include "core/state_transfer.hpp"
 #include "core/view.hpp"
 #include "core/view_log.hpp"
 #include "fabric/transport.hpp"
@@ -55,7 +57,9 @@ class ViewHost {
   // RDMC); view, shard, members, self, transport_tag, last_timestamp and persisted_floor are
   // already filled in.
   virtual void configure(OrderedGroupOptions& options) = 0;
-  // `view` is installed: its groups exist and accept send().
+  // `view` is installed: its groups exist and accept send() (a group whose state is still
+  // being transferred holds delivery until the transfer completes). previous_view() is the
+  // view before it (to answer waiting joiners).
   virtual void installed(const View& view) { (void)view; }
   // The view `view` is no longer used by this node; its transport may be closed.
   virtual void retire(ViewId view) { (void)view; }
@@ -75,13 +79,21 @@ struct ViewManagerOptions {
   std::uint64_t heartbeat_ms = 100;
   std::uint64_t failure_timeout_ms = 1000;
   std::size_t max_events_per_step = 4096;
+  // The view before the first one given to create(), for a joiner (the view that admits it
+  // comes with it from the leader): shards it serves are then pulled by state transfer from
+  // their members of this view. Unset for the founding view and for members of the first
+  // view (a total restart is core/restart.hpp's business).
+  std::optional<View> previous;
+  // max_message_bytes is the view transport's (capped at the value here).
+  StateTransferOptions transfer;
 };
 
 enum class ViewManagerState : std::uint8_t { running, changing, stopped };
 
 class ViewManager {
  public:
-  // Installs `first` (logged durably unless the log's last view is already it).
+  // Installs `first` (logged durably unless the log's last view is already it). A joiner
+  // passes the view that admits it with options.previous set.
   static Result<std::unique_ptr<ViewManager>> create(const View& first,
                                                      ViewManagerOptions options,
                                                      ViewHost& host, HybridLogicalClock& clock,
@@ -92,9 +104,32 @@ class ViewManager {
 
   void step(std::uint64_t now_us);
 
+  // On the leader: queues `joiner`; queued joiners are admitted together by the next view
+  // change (at most kMaxJoinsPerView per change; the rest by the one after). Errors:
+  // unavailable "not the leader" (also when stopped, or the queue is full: retry later);
+  // already_exists if its id is a member of the current view (the caller suspects the old
+  // incarnation and the joiner retries later); invalid_argument (validate_joiner()). Queued
+  // joiners are lost if this leader fails: joiners retry until admitted. Re-queuing a queued
+  // id is ok (the first record stays).
+  Status request_join(const Member& joiner);
+  // Graceful leave or administrative removal: proposed like a suspicion
+  // (Membership::request_removal). This node itself: it stops once its removal is proposed.
+  void request_removal(NodeId member, const std::string& reason);
+  std::size_t queued_joins() const { return join_queue_.size(); }
+
   ViewManagerState state() const { return state_; }
   const std::string& stop_reason() const { return stop_reason_; }
   const View& view() const { return *current_->view; }
+  // The view before view() (nullptr for the founding view and members of the first view).
+  const View* previous_view() const { return previous_view_.get(); }
+  // Whether this node's replica of `shard` holds the shard's state in the current view (false
+  // while a state transfer is under way, or when it does not serve the shard).
+  bool shard_ready(ShardId shard) const;
+  std::uint64_t transfers_completed() const { return transfers_completed_; }
+  // Whether this node once found no source with the state of `shard` (every replica that had
+  // it was gone): its replica continued from its own state, the shard's history is lost.
+  bool history_lost(ShardId shard) const { return lost_shards_.contains(shard.value); }
+  std::uint64_t transfer_bytes() const { return transfer_bytes_; }
   // The current view's group of `shard`, nullptr if this node does not serve it.
   OrderedGroup* group(ShardId shard);
   const Membership& membership() const { return *current_->membership; }
@@ -108,12 +143,25 @@ class ViewManager {
     std::unique_ptr<Membership> membership;
     std::vector<ShardId> shards;  // served by this node, ascending
     std::vector<std::unique_ptr<OrderedGroup>> groups;  // same order
+    std::vector<ShardStart> starts;                      // same order
+    std::unique_ptr<StateTransfer> transfer;
+    std::vector<std::pair<NodeId, Bytes>> unsent;  // transfer messages to unconnected peers
+    std::vector<NodeId> connected;
+    bool transfer_frozen = false;  // the trim is delivered: no more transfers complete
     bool trimmed = false;
   };
 
   ViewManager(ViewManagerOptions options, ViewHost& host, HybridLogicalClock& clock,
               ViewLog& log);
-  Result<std::unique_ptr<Epoch>> build(const View& view, const Epoch* previous);
+  Result<std::unique_ptr<Epoch>> build(const View& view, const Epoch* previous,
+                                       const View* previous_view);
+  Status add_group(Epoch& epoch, ShardId shard, const Epoch* previous,
+                   const View* previous_view);
+  void start_transfers(Epoch& epoch, const View* previous_view);
+  void route_transfer(Epoch& epoch, const fabric::Event& event);
+  void flush_transfer(Epoch& epoch);
+  void finish_transfers(Epoch& epoch);
+  void requeue_joins(const ViewChangeDecision& decision);
   Status connect(Epoch& epoch);
   void poll(Epoch& epoch);
   void step_epoch(Epoch& epoch, std::uint64_t now_us);
@@ -132,7 +180,12 @@ class ViewManager {
   ViewManagerState state_ = ViewManagerState::running;
   std::string stop_reason_;
   std::uint64_t views_installed_ = 0;
+  std::uint64_t transfers_completed_ = 0;
+  std::uint64_t transfer_bytes_ = 0;
   std::vector<fabric::Event> events_;
+  std::unique_ptr<View> previous_view_;
+  std::vector<Member> join_queue_;
+  std::set<std::uint32_t> lost_shards_;
 };
 
 }  // namespace squall::core

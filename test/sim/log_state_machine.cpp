@@ -17,7 +17,8 @@ LogStateMachine::LogStateMachine(fabric::SimRandom* random, std::uint64_t persis
                                  std::uint64_t persist_max_us)
     : random_(random), persist_min_us_(persist_min_us), persist_max_us_(persist_max_us) {}
 
-void LogStateMachine::append(const core::LoggedUpdate& update, std::uint64_t sender_index) {
+void LogStateMachine::append(const core::LoggedUpdate& update, std::uint64_t sender_index,
+                             bool transferred) {
   SQUALL_ASSERT(update.version > applied_, "version {:#x} applied after {:#x}", update.version,
                 applied_);
   std::uint64_t delay_us = random_ != nullptr
@@ -27,7 +28,7 @@ void LogStateMachine::append(const core::LoggedUpdate& update, std::uint64_t sen
   if (!log_.empty()) due_us = std::max(due_us, log_.back().durable_at_us);
   std::uint64_t payload_hash = hash_bytes(update.payload);
   log_.push_back({update.version, update.timestamp, update.sender, sender_index, payload_hash,
-                  update.payload, due_us});
+                  update.payload, due_us, transferred});
   checksum_ = hash_bytes(std::as_bytes(std::span(&payload_hash, 1)), checksum_ ^ update.version);
   applied_ = update.version;
 }
@@ -38,7 +39,7 @@ Status LogStateMachine::apply(const core::DeliveredUpdate& update) {
   }
   core::LoggedUpdate logged{update.version, update.timestamp, update.sender,
                             Bytes(update.payload.begin(), update.payload.end())};
-  append(logged, update.sender_index);
+  append(logged, update.sender_index, false);
   if (on_apply) on_apply(update);
   return Status::ok();
 }
@@ -49,6 +50,15 @@ Version LogStateMachine::persisted_version() {
     ++durable_entries_;
   }
   return persisted_;
+}
+
+void LogStateMachine::compact(std::size_t keep) {
+  if (log_.size() <= keep) return;
+  std::size_t drop = std::min(log_.size() - keep, durable_entries_);
+  if (drop == 0) return;
+  base_version_ = log_[drop - 1].version;
+  log_.erase(log_.begin(), log_.begin() + static_cast<std::ptrdiff_t>(drop));
+  durable_entries_ -= drop;
 }
 
 Result<core::Checkpoint> LogStateMachine::make_checkpoint() {
@@ -85,7 +95,8 @@ Status LogStateMachine::install(const core::Checkpoint& checkpoint,
   applied_ = checkpoint.version;
   base_version_ = checkpoint.version;
   persisted_ = checkpoint.version;  // a checkpoint is installed from durable state
-  for (const core::LoggedUpdate& update : suffix) append(update, 0);
+  ++installs_;
+  for (const core::LoggedUpdate& update : suffix) append(update, 0, true);
   return Status::ok();
 }
 

@@ -30,6 +30,7 @@ class LogStateMachine final : public core::StateMachine {
     std::uint64_t payload_hash = 0;
     Bytes payload;
     std::uint64_t durable_at_us = 0;
+    bool transferred = false;  // installed by state transfer (sender_index unknown: 0)
   };
 
   // `random` may be null: then updates are durable at once.
@@ -42,6 +43,9 @@ class LogStateMachine final : public core::StateMachine {
   std::optional<Version> refuse_version;
 
   void set_now(std::uint64_t now_us) { now_us_ = now_us; }
+  // Retention: drops durable entries beyond the last `keep` (read_log then no longer reaches
+  // back to them: state transfer must use a checkpoint).
+  void compact(std::size_t keep);
 
   Status apply(const core::DeliveredUpdate& update) override;
   Version persisted_version() override;
@@ -54,11 +58,12 @@ class LogStateMachine final : public core::StateMachine {
 
   const std::vector<Entry>& log() const { return log_; }
   std::uint64_t checksum() const { return checksum_; }
-  // Versions below this came from an installed checkpoint (not in log()).
+  // Versions up to this one came from an installed checkpoint (not in log()).
   Version base_version() const { return base_version_; }
+  std::uint64_t installs() const { return installs_; }
 
  private:
-  void append(const core::LoggedUpdate& update, std::uint64_t sender_index);
+  void append(const core::LoggedUpdate& update, std::uint64_t sender_index, bool transferred);
 
   fabric::SimRandom* random_;
   std::uint64_t persist_min_us_;
@@ -70,6 +75,7 @@ class LogStateMachine final : public core::StateMachine {
   Version applied_ = 0;
   Version base_version_ = 0;
   std::uint64_t checksum_ = 0;
+  std::uint64_t installs_ = 0;
 };
 
 }  // namespace squall::sim

@@ -2,6 +2,7 @@
 // sequence; stopped members a prefix of it; versions strictly increase in every log; no
 // acknowledged update is missing anywhere; writes continue in the final view.
 #include <algorithm>
+#include <map>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -9,22 +10,6 @@
 #include "vc_cluster.hpp"
 
 namespace squall::sim {
-
-namespace {
-
-using Sequence = std::vector<VcDelivery>;
-
-Sequence deliveries_of(const LogStateMachine& machine, std::uint32_t view) {
-  Sequence out;
-  for (const auto& entry : machine.log()) {
-    if ((entry.version >> 32) != view) continue;
-    out.push_back({entry.version, entry.timestamp, entry.sender, entry.sender_index,
-                   entry.payload_hash});
-  }
-  return out;
-}
-
-}  // namespace
 
 void VcCluster::check_logs(bool final_check, std::vector<std::string>& problems) {
   for (auto& node : nodes) {
@@ -47,72 +32,105 @@ void VcCluster::check_logs(bool final_check, std::vector<std::string>& problems)
 
 namespace {
 
-bool serves_from(const VcNode& node, ShardId shard, std::uint32_t view) {
-  auto at = node.first_view_of_shard.find(shard.value);
-  return at != node.first_view_of_shard.end() && at->second <= view;
+using Entry = LogStateMachine::Entry;
+
+bool same_update(const Entry& a, const Entry& b) {
+  return a.version == b.version && a.timestamp == b.timestamp && a.sender == b.sender &&
+         a.payload_hash == b.payload_hash &&
+         (a.transferred || b.transferred || a.sender_index == b.sender_index);
 }
 
-// A replacement replica starts without state and without the shard's last timestamp, so in
-// its first view its timestamps may differ; everything else must match.
-bool same_ignoring_timestamps(const Sequence& a, const Sequence& b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
-    return x.version == y.version && x.sender == y.sender &&
-           x.sender_index == y.sender_index && x.payload_hash == y.payload_hash;
-  });
+// Entries of `log` with versions in (after, up_to].
+std::size_t count_between(const std::vector<Entry>& log, Version after, Version up_to) {
+  return static_cast<std::size_t>(std::count_if(log.begin(), log.end(), [&](const Entry& e) {
+    return e.version > after && e.version <= up_to;
+  }));
 }
 
 }  // namespace
 
+// The shard's history is the log of the most advanced replica that serves it now with its
+// state; every other replica's log (stopped ones included) must agree with it wherever both
+// hold a version, and a serving replica's log must be gap-free: exactly the history's
+// versions between its checkpoint base and its last version (a delivery before its state
+// arrived would leave a gap or a wrong entry). At the end, serving replicas hold the same
+// state (version and checksum). Acknowledged updates survive wherever a replica of the view
+// that acknowledged them survives.
 void VcCluster::check_shard(ShardId shard, bool final_check, std::vector<std::string>& problems) {
-  // The reference: a surviving original replica (none: every original replica died, and the
-  // shard's history went with them — no state transfer yet).
-  std::vector<VcNode*> alive = survivors();
-  auto original = std::find_if(alive.begin(), alive.end(),
-                               [shard](VcNode* node) { return serves_from(*node, shard, 1); });
-  if (original == alive.end()) return;
-  VcNode& reference = **original;
-  std::uint32_t last_view = reference.installed_views.back().first;
-  for (const auto& [view, members] : reference.installed_views) {
-    Sequence expected = deliveries_of(reference.machine(shard), view);
-    bool complete = view != last_view || final_check;
-    for (auto& node : nodes) {
-      if (node->crashed || node.get() == &reference || !serves_from(*node, shard, view)) {
-        continue;
-      }
-      Sequence got = deliveries_of(node->machine(shard), view);
-      bool replacement = !serves_from(*node, shard, 1);
-      bool ok = false;
-      if (complete && !node->stop_reason) {
-        ok = replacement ? same_ignoring_timestamps(got, expected) : got == expected;
-      } else {
-        std::size_t common = std::min(got.size(), expected.size());
-        Sequence got_prefix(got.begin(), got.begin() + static_cast<std::ptrdiff_t>(common));
-        Sequence expected_prefix(expected.begin(),
-                                 expected.begin() + static_cast<std::ptrdiff_t>(common));
-        ok = replacement ? same_ignoring_timestamps(got_prefix, expected_prefix)
-                         : got_prefix == expected_prefix;
-      }
-      if (!ok) {
-        problems.push_back(fmt::format("shard {} view {}: node {} delivered {} updates, "
-                                       "node {} {}, sequences differ", shard, view, node->id,
-                                       got.size(), reference.id, expected.size()));
-      }
-    }
-    if (final_check && view == last_view && last_view > 1 && expected.empty()) {
-      problems.push_back(fmt::format("shard {}: no write delivered in the final view {}",
-                                     shard, view));
+  std::vector<VcNode*> serving;
+  for (VcNode* node : survivors()) {
+    if (node->manager->view().shard_rank(shard, node->id) && node->manager->shard_ready(shard)) {
+      serving.push_back(node);
     }
   }
-  for (VcNode* node : alive) {
-    if (!serves_from(*node, shard, 1)) continue;  // a replacement lacks the old history
-    std::unordered_set<std::uint64_t> present;
-    for (const auto& entry : node->machine(shard).log()) present.insert(entry.payload_hash);
-    for (std::uint64_t hash : acked[shard.value]) {
-      if (present.count(hash) == 0) {
-        problems.push_back(fmt::format("shard {}: acknowledged update {:#x} lost at node {}",
-                                       shard, hash, node->id));
-        return;
+  if (serving.empty()) return;
+  VcNode* reference = *std::max_element(serving.begin(), serving.end(), [shard](auto* a, auto* b) {
+    return a->machine(shard).applied_version() < b->machine(shard).applied_version();
+  });
+  const LogStateMachine& history = reference->machine(shard);
+  std::map<Version, const Entry*> by_version;
+  for (const Entry& entry : history.log()) by_version.emplace(entry.version, &entry);
+  // A replica that found no source continued without the history: older logs differ.
+  bool lost = std::any_of(nodes.begin(), nodes.end(), [shard](const auto& node) {
+    return node->manager && node->manager->history_lost(shard);
+  });
+  for (auto& node : nodes) {
+    if (node->crashed || !node->machines.contains(shard.value)) continue;
+    if (lost && std::find(serving.begin(), serving.end(), node.get()) == serving.end()) continue;
+    const LogStateMachine& mine = node->machine(shard);
+    for (const Entry& entry : mine.log()) {
+      if (entry.version <= history.base_version() || entry.version > history.applied_version()) {
+        continue;
       }
+      auto at = by_version.find(entry.version);
+      if (at == by_version.end() || !same_update(entry, *at->second)) {
+        problems.push_back(fmt::format("shard {}: node {} holds version {:#x} unlike node {}",
+                                       shard, node->id, entry.version, reference->id));
+        break;
+      }
+    }
+  }
+  for (VcNode* node : serving) {
+    const LogStateMachine& mine = node->machine(shard);
+    Version from = std::max(mine.base_version(), history.base_version());
+    Version to = mine.applied_version();
+    if (count_between(mine.log(), from, to) != count_between(history.log(), from, to)) {
+      problems.push_back(fmt::format("shard {}: node {} has a gap in ({:#x}, {:#x}]", shard,
+                                     node->id, from, to));
+    }
+    if (final_check && (mine.applied_version() != history.applied_version() ||
+                        mine.checksum() != history.checksum())) {
+      problems.push_back(fmt::format("shard {}: node {} ends at {:#x}, node {} at {:#x} (or "
+                                     "checksums differ)", shard, node->id,
+                                     mine.applied_version(), reference->id,
+                                     history.applied_version()));
+    }
+  }
+  std::uint64_t alive_mask = 0;
+  for (VcNode* node : survivors()) alive_mask |= 1ULL << node->id.value;
+  for (VcNode* node : serving) {
+    const LogStateMachine& mine = node->machine(shard);
+    std::unordered_set<std::uint64_t> present;
+    for (const Entry& entry : mine.log()) present.insert(entry.payload_hash);
+    for (const auto& [hash, acknowledged] : acked[shard.value]) {
+      auto [version, members] = acknowledged;
+      if ((members & alive_mask) == 0 || version <= mine.base_version()) continue;
+      if (version <= mine.applied_version() || final_check) {
+        if (!present.contains(hash)) {
+          problems.push_back(fmt::format("shard {}: acknowledged update {:#x} ({:#x}) lost at "
+                                         "node {}", shard, hash, version, node->id));
+          return;
+        }
+      }
+    }
+  }
+  if (final_check) {
+    std::uint32_t last_view = reference->installed_views.back().first;
+    bool any = std::any_of(history.log().begin(), history.log().end(),
+                           [&](const Entry& e) { return (e.version >> 32) == last_view; });
+    if (!any && last_view > 1) {
+      problems.push_back(fmt::format("shard {}: no write delivered in the final view {}",
+                                     shard, last_view));
     }
   }
 }

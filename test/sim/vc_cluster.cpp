@@ -54,6 +54,12 @@ LogStateMachine& VcNode::machine(ShardId shard) {
   if (!slot) {
     slot = std::make_unique<LogStateMachine>(&cluster.network.random(), 0,
                                              cluster.options.persist_max_us);
+    slot->on_apply = [this, shard](const core::DeliveredUpdate& update) {
+      if (manager && !manager->shard_ready(shard)) {
+        cluster.note(fmt::format("node {} shard {}: version {:#x} delivered before its state "
+                                 "was installed", id, shard, update.version));
+      }
+    };
   }
   return *slot;
 }
@@ -74,10 +80,50 @@ void VcNode::configure(core::OrderedGroupOptions& options) {
 
 void VcNode::installed(const core::View& view) {
   std::vector<NodeId> members;
-  for (const auto& member : view.members()) members.push_back(member.id);
+  for (const auto& member : view.members()) {
+    members.push_back(member.id);
+    if (member.id.value > cluster.options.nodes &&
+        !cluster.join_requested.contains(member.id.value)) {
+      cluster.note(fmt::format("view {} has node {}, which never asked to join", view.id(),
+                               member.id));
+    }
+  }
   installed_views.emplace_back(view.id().value, members);
   for (ShardId shard : view.shards_of(id)) {
     first_view_of_shard.emplace(shard.value, view.id().value);
+  }
+  wants_join = false;
+  // The leader answers the joiners this view admits (the membership service's reply).
+  const core::View* previous = manager ? manager->previous_view() : nullptr;
+  if (view.leader() != id || previous == nullptr) return;
+  for (const auto& member : view.members()) {
+    if (previous->contains(member.id)) continue;
+    core::View admitted = view;
+    core::View before = *previous;
+    NodeId joiner = member.id;
+    NodeId leader = id;
+    cluster.network.schedule_after(cluster.network.random().between(50, 500),
+                                   [this, joiner, leader, admitted, before] {
+                                     cluster.admit(joiner, leader, admitted, before);
+                                   });
+  }
+}
+
+core::Member VcNode::member() const {
+  return {id, {fmt::format("10.0.0.{}", id.value), static_cast<std::uint16_t>(7000 + id.value)},
+          static_cast<std::uint16_t>(8000 + id.value),
+          {fmt::format("10.0.1.{}", id.value), static_cast<std::uint16_t>(9000 + id.value)}};
+}
+
+void VcNode::try_join() {
+  std::uint64_t now_us = cluster.network.now_us();
+  if (now_us < next_join_try_us) return;
+  next_join_try_us = now_us + 2'000;
+  // The contact redirects to the leader: ask each node in the group until one accepts.
+  for (VcNode* other : cluster.survivors()) {
+    if (other == this || other->paused) continue;
+    Status status = other->manager->request_join(member());
+    if (status.is_ok()) return;
   }
 }
 
@@ -92,15 +138,26 @@ void VcNode::persisted(ShardId shard, Version value) {
   Version& highest = frontier[shard.value];
   highest = std::max(highest, value);
   const auto& entries = machine(shard).log();
-  std::size_t& scanned = acked_scan[shard.value];
-  while (scanned < entries.size() && entries[scanned].version <= highest) {
-    cluster.acked[shard.value].insert(entries[scanned].payload_hash);
-    ++scanned;
+  Version& upto = acked_upto[shard.value];
+  std::uint64_t members = 0;
+  for (NodeId member : manager->view().shard_members(shard)) members |= 1ULL << member.value;
+  auto it = std::upper_bound(entries.begin(), entries.end(), upto,
+                             [](Version v, const auto& entry) { return v < entry.version; });
+  for (; it != entries.end() && it->version <= highest; ++it) {
+    cluster.acked[shard.value].emplace(it->payload_hash, std::pair{it->version, members});
   }
+  upto = std::max(upto, highest);
 }
 
 void VcNode::tick() {
-  for (auto& [shard, machine_ptr] : machines) machine_ptr->set_now(cluster.network.now_us());
+  for (auto& [shard, machine_ptr] : machines) {
+    machine_ptr->set_now(cluster.network.now_us());
+    if (cluster.options.compact_keep > 0) machine_ptr->compact(cluster.options.compact_keep);
+  }
+  if (!manager) {
+    if (wants_join) try_join();
+    return;
+  }
   if (cluster.workload_on() && manager->state() == core::ViewManagerState::running) {
     for (ShardId shard : manager->view().shards_of(id)) {
       if (cluster.network.random().below(100) >= cluster.options.send_percent) continue;
@@ -130,25 +187,26 @@ void VcNode::tick() {
 
 VcCluster::VcCluster(fabric::SimOptions sim, VcOptions cluster_options)
     : network(sim), options(cluster_options) {
-  std::vector<core::Member> members;
-  for (std::size_t i = 0; i < options.nodes; ++i) {
-    members.push_back({NodeId{static_cast<std::uint32_t>(i + 1)}, {"sim", 0}});
+  for (std::size_t i = 0; i < options.nodes + options.joiners; ++i) {
+    nodes.push_back(std::make_unique<VcNode>(*this, NodeId{static_cast<std::uint32_t>(i + 1)}));
   }
+  std::vector<core::Member> members;
+  for (std::size_t i = 0; i < options.nodes; ++i) members.push_back(nodes[i]->member());
   first_view.emplace(core::View::make(ViewId{1}, members, options.layout).value());
-  core::ViewManagerOptions manager_options;
   manager_options.membership.region = 1000;
   manager_options.membership.heartbeat_ms = options.heartbeat_ms;
   manager_options.membership.failure_timeout_ms = options.failure_timeout_ms;
   manager_options.membership.majority_rule = options.majority_rule;
   manager_options.heartbeat_ms = options.heartbeat_ms;
   manager_options.failure_timeout_ms = options.failure_timeout_ms;
-  for (const auto& member : members) {
-    nodes.push_back(std::make_unique<VcNode>(*this, member.id));
-  }
-  for (auto& node : nodes) {
-    manager_options.self = node->id;
-    node->manager =
-        core::ViewManager::create(*first_view, manager_options, *node, node->hlc, node->log)
+  manager_options.transfer.batch_bytes = 2'000;  // several batches even for small logs
+  manager_options.transfer.max_buffered_bytes = 5'000;
+  for (std::size_t i = 0; i < options.nodes; ++i) {
+    VcNode& node = *nodes[i];
+    manager_options.self = node.id;
+    node.incarnations = 1;
+    node.manager =
+        core::ViewManager::create(*first_view, manager_options, node, node.hlc, node.log)
             .value();
   }
   for (std::size_t i = 0; i < nodes.size(); ++i) arm(i);
@@ -157,10 +215,48 @@ VcCluster::VcCluster(fabric::SimOptions sim, VcOptions cluster_options)
 void VcCluster::arm(std::size_t index) {
   network.schedule_after(options.tick_us, [this, index] {
     VcNode& node = *nodes[index];
-    if (node.crashed || node.stop_reason) return;
-    if (!node.paused) node.tick();
+    if (node.crashed) return;
+    if (node.stop_reason && node.rejoin_when_stopped && !node.paused) restart_incarnation(node);
+    if (!node.stop_reason && !node.paused) node.tick();
     arm(index);
   });
+}
+
+void VcCluster::restart_incarnation(VcNode& node) {
+  // The stopped process restarts with its disk (state machines and view log) and asks to
+  // join again; its old endpoints close.
+  for (auto& [view, transport] : node.transports) {
+    NodeId endpoint = endpoint_id(node.id, view);
+    if (!network.is_crashed(endpoint)) network.crash(endpoint, fabric::CrashDetection::silent);
+  }
+  node.manager.reset();
+  node.stop_reason.reset();
+  node.wants_join = true;
+  node.next_join_try_us = network.now_us() + 5'000;
+}
+
+void VcCluster::request_join(NodeId node, bool rejoin) {
+  VcNode& joiner = *nodes.at(node.value - 1);
+  join_requested.insert(node.value);
+  joiner.wants_join = true;
+  joiner.rejoin_when_stopped = rejoin;
+}
+
+void VcCluster::admit(NodeId joiner, NodeId leader, const core::View& view,
+                      const core::View& previous) {
+  VcNode& node = *nodes.at(joiner.value - 1);
+  if (nodes.at(leader.value - 1)->crashed || node.crashed || node.manager) return;
+  core::ViewManagerOptions joiner_options = manager_options;
+  joiner_options.self = joiner;
+  joiner_options.previous = previous;
+  ++node.incarnations;
+  auto manager = core::ViewManager::create(view, joiner_options, node, node.hlc, node.log);
+  if (!manager) {
+    note(fmt::format("node {} cannot start in view {}: {}", joiner, view.id(),
+                     manager.status().to_string()));
+    return;
+  }
+  node.manager = std::move(*manager);
 }
 
 fabric::SimTransport& VcCluster::endpoint(NodeId node, std::uint32_t view) {
@@ -213,16 +309,22 @@ void VcCluster::partition(const std::vector<NodeId>& side_a, const std::vector<N
 std::vector<VcNode*> VcCluster::survivors() {
   std::vector<VcNode*> out;
   for (auto& node : nodes) {
-    if (!node->crashed && !node->stop_reason) out.push_back(node.get());
+    if (!node->crashed && !node->stop_reason && node->manager) out.push_back(node.get());
   }
   return out;
 }
 
 std::vector<std::string> VcCluster::check(bool final_check) {
-  std::vector<std::string> problems;
+  std::vector<std::string> problems = problems_;
   check_views(problems);
   check_logs(final_check, problems);
   if (final_check) {
+    for (auto& node : nodes) {
+      if (!node->crashed && node->wants_join) {
+        problems.push_back(fmt::format("node {} asked to join and was never admitted",
+                                       node->id));
+      }
+    }
     for (VcNode* node : survivors()) {
       if (node->manager->state() != core::ViewManagerState::running) {
         problems.push_back(fmt::format("node {} still changing views at the end", node->id));
@@ -230,7 +332,9 @@ std::vector<std::string> VcCluster::check(bool final_check) {
       const auto& last = node->installed_views.back();
       std::vector<NodeId> alive;
       for (VcNode* other : survivors()) alive.push_back(other->id);
-      if (last.second != alive) {
+      std::vector<NodeId> members = last.second;
+      std::sort(members.begin(), members.end());
+      if (members != alive) {
         problems.push_back(fmt::format("node {}: final view {} has {} members, {} survive",
                                        node->id, last.first, last.second.size(),
                                        alive.size()));
@@ -241,19 +345,22 @@ std::vector<std::string> VcCluster::check(bool final_check) {
 }
 
 void VcCluster::check_views(std::vector<std::string>& problems) {
-  std::vector<VcNode*> alive = survivors();
-  if (alive.empty()) return;
-  const auto& reference = alive.front()->installed_views;
+  // The same view id has the same members everywhere (crashed and stopped nodes included);
+  // survivors agree on their last view; a node's views increase.
+  std::map<std::uint32_t, std::vector<NodeId>> by_id;
   for (auto& node : nodes) {
-    if (node->crashed) continue;
-    const auto& views = node->installed_views;
-    bool prefix = views.size() <= reference.size() &&
-                  std::equal(views.begin(), views.end(), reference.begin());
-    bool same = views == reference;
-    if ((node->stop_reason && !prefix) || (!node->stop_reason && !same)) {
-      problems.push_back(fmt::format("node {} installed {} views, node {} {} (or different)",
-                                     node->id, views.size(), alive.front()->id,
-                                     reference.size()));
+    std::uint32_t previous = 0;
+    for (const auto& [id, members] : node->installed_views) {
+      auto [at, fresh] = by_id.emplace(id, members);
+      if (!fresh && at->second != members) {
+        problems.push_back(fmt::format("view {}: node {} installed other members", id,
+                                       node->id));
+      }
+      if (id <= previous) {
+        problems.push_back(fmt::format("node {}: view {} after view {}", node->id, id,
+                                       previous));
+      }
+      previous = id;
     }
   }
 }

@@ -25,7 +25,8 @@
 namespace squall::sim {
 
 struct VcOptions {
-  std::size_t nodes = 5;
+  std::size_t nodes = 5;    // members of the first view (ids 1..nodes)
+  std::size_t joiners = 0;  // further nodes (ids nodes+1..), outside until request_join()
   core::ShardLayout layout{.shards = 1, .replicas_per_shard = 5};
   std::uint32_t window = 4;
   std::uint64_t smc_payload_bytes = 128;
@@ -39,6 +40,7 @@ struct VcOptions {
   // large_percent of the updates are large.
   std::optional<core::LargeMessageOptions> large;
   std::uint32_t large_percent = 0;
+  std::size_t compact_keep = 0;  // > 0: replicas keep only this many log entries
 };
 
 class VcCluster;
@@ -88,7 +90,9 @@ class VcNode final : public core::ViewHost {
   void persisted(ShardId shard, Version frontier) override;
 
   void tick();
+  void try_join();
   LogStateMachine& machine(ShardId shard);
+  core::Member member() const;
 
   VcCluster& cluster;
   NodeId id;
@@ -103,8 +107,12 @@ class VcNode final : public core::ViewHost {
   // a replacement, which starts empty: state transfer is later work).
   std::map<std::uint32_t, std::uint32_t> first_view_of_shard;
   std::map<std::uint32_t, Version> frontier;  // by shard: highest reported
-  std::map<std::uint32_t, std::size_t> acked_scan;  // by shard: log entries already marked
+  std::map<std::uint32_t, Version> acked_upto;  // by shard: log versions already marked
   std::optional<std::string> stop_reason;
+  bool wants_join = false;            // asked to join (and not admitted yet)
+  bool rejoin_when_stopped = false;   // a stopped incarnation restarts and joins again
+  std::uint64_t next_join_try_us = 0;
+  std::uint32_t incarnations = 0;
   bool crashed = false;
   bool paused = false;
   std::uint64_t sent = 0;
@@ -133,7 +141,15 @@ class VcCluster {
   void stop_workload() { workload_on_ = false; }
   bool workload_on() const { return workload_on_; }
 
-  // Nodes neither crashed nor stopped.
+  // Asks for `node` (not a member) to join, through whichever node leads; retried until a view
+  // admits it. With `rejoin`, an incarnation of it that stops later joins again.
+  void request_join(NodeId node, bool rejoin = true);
+  // The leader's answer to a joiner: the view that admits it and the one before (simulating
+  // the membership service's TCP reply, `delay_us` later; lost if the leader crashed).
+  void admit(NodeId joiner, NodeId leader, const core::View& view, const core::View& previous);
+  void note(std::string problem) { problems_.push_back(std::move(problem)); }
+
+  // Nodes in the group now: neither crashed nor stopped, with a view.
   std::vector<VcNode*> survivors();
   // Breaks of the invariants (empty when all hold). `final_check`: the run is quiescent, so
   // survivors' logs must be equal in full.
@@ -143,8 +159,11 @@ class VcCluster {
   VcOptions options;
   std::optional<core::View> first_view;
   std::vector<std::unique_ptr<VcNode>> nodes;
-  // Acknowledged updates (persisted on all members of their shard), by shard: payload hashes.
-  std::map<std::uint32_t, std::set<std::uint64_t>> acked;
+  // Acknowledged updates (persisted on all members of their shard), by shard: payload hash ->
+  // (version, bit mask of the shard's members in the view it was acknowledged in).
+  std::map<std::uint32_t, std::map<std::uint64_t, std::pair<Version, std::uint64_t>>> acked;
+  std::set<std::uint32_t> join_requested;  // node ids
+  core::ViewManagerOptions manager_options;
 
  private:
   void arm(std::size_t index);
@@ -155,6 +174,8 @@ class VcCluster {
   std::map<std::uint32_t, std::vector<NodeId>> endpoints_;  // node -> its endpoints
   std::set<std::pair<std::uint32_t, std::uint32_t>> cuts_;  // node pairs, both orders
   bool workload_on_ = true;
+  std::vector<std::string> problems_;  // found during the run (checked by check())
+  void restart_incarnation(VcNode& node);
 };
 
 }  // namespace squall::sim

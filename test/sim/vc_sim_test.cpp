@@ -69,7 +69,9 @@ Scenario draw(std::uint64_t seed) {
 void require_ok(VcCluster& cluster, const Scenario& scenario, bool final_check) {
   std::vector<std::string> problems = cluster.check(final_check);
   INFO(scenario.describe() << "\nreplay: SQUALL_SIM_SEED=" << scenario.sim.seed);
-  for (const auto& problem : problems) INFO(problem);
+  std::string all;
+  for (const auto& problem : problems) all += problem + "\n";
+  INFO(all);
   REQUIRE(problems.empty());
 }
 
