@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cctype>
+#include <limits>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -182,8 +183,9 @@ Result<StreamEnd> HttpClient::stream(const std::string& target, const HeaderList
   http::async_write(connection.stream, request,
                     [&error](beast::error_code result, std::size_t) { error = result; });
   connection.run();
-  http::response_parser<http::buffer_body> parser;
-  parser.body_limit(boost::none);  // a stream has no end; each piece is bounded below
+  StreamParser parser;
+  // A stream has no end: no limit on the whole body; each piece read is bounded below.
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   if (!error) {
     http::async_read_header(connection.stream, connection.buffer, parser,
                             [&error](beast::error_code result, std::size_t) { error = result; });
@@ -194,8 +196,23 @@ Result<StreamEnd> HttpClient::stream(const std::string& target, const HeaderList
   head.status = parser.get().result_int();
   head.headers = header_list(parser.get());
   head.endpoint = connection.endpoint;
+  if (head.status != 200) {
+    // An error answer is short and complete: the handler gets its body with the head.
+    read_body(connection, parser, timeout_ms_, [&head](std::string_view bytes) {
+      head.body.append(bytes);
+      return head.body.size() < kMaxErrorBodyBytes;
+    });
+    return handlers.on_head(head) ? StreamEnd::closed : StreamEnd::stopped;
+  }
   if (!handlers.on_head(head)) return StreamEnd::stopped;
+  return read_body(connection, parser, idle_timeout_ms, handlers.on_data);
+}
+
+StreamEnd HttpClient::read_body(Connection& connection, StreamParser& parser,
+                                std::uint32_t idle_timeout_ms,
+                                const std::function<bool(std::string_view)>& on_data) {
   std::array<char, 16 * 1024> piece{};
+  beast::error_code error;
   while (!parser.is_done()) {
     parser.get().body().data = piece.data();
     parser.get().body().size = piece.size();
@@ -204,7 +221,7 @@ Result<StreamEnd> HttpClient::stream(const std::string& target, const HeaderList
                           [&error](beast::error_code result, std::size_t) { error = result; });
     connection.run();
     const std::size_t received = piece.size() - parser.get().body().size;
-    if (received > 0 && !handlers.on_data(std::string_view(piece.data(), received))) {
+    if (received > 0 && !on_data(std::string_view(piece.data(), received))) {
       return StreamEnd::stopped;
     }
     if (error == http::error::need_buffer) continue;

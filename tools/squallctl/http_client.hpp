@@ -20,6 +20,9 @@
 #include <utility>
 #include <vector>
 
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+
 #include "common/status.hpp"
 #include "config/config.hpp"
 
@@ -39,7 +42,8 @@ struct HttpReply {
 
 // What an SSE stream reader is told, in order: the response head, then body bytes.
 struct StreamHandlers {
-  // Called once with the status and headers (body empty). Return false to stop at once.
+  // Called once with the status and headers; the body is empty for a 200 (it streams to
+  // on_data), else it is the error answer's body (at most 64 KiB). Return false to stop.
   std::function<bool(const HttpReply& head)> on_head;
   // Called with each piece of the (de-chunked) body. Return false to stop reading.
   std::function<bool(std::string_view bytes)> on_data;
@@ -78,6 +82,15 @@ class HttpClient {
 
  private:
   struct Connection;
+  using StreamParser =
+      boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+  static constexpr std::size_t kMaxErrorBodyBytes = 64 * 1024;
+
+  // Reads the body of a streamed answer piece by piece into on_data until it ends, on_data
+  // returns false, or nothing arrives for idle_timeout_ms.
+  static StreamEnd read_body(Connection& connection, StreamParser& parser,
+                             std::uint32_t idle_timeout_ms,
+                             const std::function<bool(std::string_view)>& on_data);
   // Connects to the current endpoint or the following ones; moves current_ to the one that
   // answered. Errors: unavailable, listing every endpoint's failure.
   Result<std::unique_ptr<Connection>> connect();

@@ -44,9 +44,14 @@ class SseParser {
         field(line);
         continue;
       }
-      if (event_.data.empty() && event_.id.empty()) continue;
+      // A blank line ends an event. An id without data (a keepalive may carry one) moves the
+      // resume point without an event to show.
       if (!event_.id.empty()) last_id_ = event_.id;
-      if (!event_.data.empty() && event_.data.back() == '\n') event_.data.pop_back();
+      if (event_.data.empty()) {
+        event_ = SseEvent{};
+        continue;
+      }
+      event_.data.pop_back();  // the newline after the last data line
       const bool go_on = on_event(event_);
       event_ = SseEvent{};
       if (!go_on) return false;
