@@ -35,7 +35,8 @@ Status StoreOptions::validate() const {
                                         record_size_bytes(max_key_bytes, max_value_bytes),
                                         log.max_record_bytes));
   }
-  if (max_page_items == 0 || list_scan_keys == 0 || retention_batch_keys == 0 ||
+  if (max_page_items == 0 || list_scan_keys == 0 || change_scan_keys == 0 ||
+      retention_batch_keys == 0 ||
       compaction_batch_records == 0) {
     return invalid_argument("page, scan and batch limits must be >= 1");
   }

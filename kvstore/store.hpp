@@ -44,6 +44,7 @@ struct StoreOptions {
   std::size_t max_value_bytes = 16ULL << 20;
   std::size_t max_page_items = 10000;     // largest history/list page
   std::size_t list_scan_keys = 100000;    // keys one list call may examine
+  std::size_t change_scan_keys = 4096;     // keys changes() visits per shared lock hold
   std::size_t retention_batch_keys = 4096;        // keys per exclusive lock hold in a sweep
   std::size_t compaction_batch_records = 1024;    // moved records per exclusive lock hold
   double compaction_garbage_ratio = 0.5;  // rewrite a sealed segment once this much is garbage
@@ -150,7 +151,7 @@ class Store {
   // history before start_history_after()). Exact per key; dropped keys count for every prefix.
   // REQUIRES: every write up to `upto` has been applied (none at or below it arrives later).
   // Cost (docs/storage.md, "Changes under a prefix"): every key under the prefix is visited
-  // (a binary search in its versions), list_scan_keys keys per shared lock hold; memory is
+  // (a binary search in its versions), change_scan_keys per shared lock hold; memory is
   // O(max_items) whatever the range.
   Result<ChangePage> changes(std::string_view prefix, Version after, Version upto,
                              std::size_t max_items) const;

@@ -17,7 +17,7 @@ Version Store::scan_changes(std::string_view prefix, Version after, Version upto
     ChangeScanStep step;
     {
       std::shared_lock lock(index_mutex_);
-      step = index_.scan_changes(prefix, from, options_.list_scan_keys, after, upto, take);
+      step = index_.scan_changes(prefix, from, options_.change_scan_keys, after, upto, take);
       // Read with every step: a key dropped while the scan ran raises the floor.
       horizon = std::max({horizon, step.discarded, index_.floor_version()});
     }

@@ -137,7 +137,7 @@ TEST_CASE("Changes list every write under a prefix in version order from every p
   auto directory = posix_dir(temp.path());
   ManualClock clock;
   StoreOptions options = small_segments(mode);
-  options.list_scan_keys = 4;  // several lock holds per scan
+  options.change_scan_keys = 4;  // several lock holds per scan
   auto writes = random_writes(7, 300);
   {
     auto store = open_store(directory.get(), options, clock);
