@@ -27,6 +27,7 @@ constexpr std::string_view kRefusal =
 
 struct HttpResponder::State {
   SendFn send;
+  StreamFn stream;
   std::atomic<bool> sent{false};
 
   ~State() {
@@ -37,8 +38,9 @@ struct HttpResponder::State {
   }
 };
 
-HttpResponder::HttpResponder(SendFn send) : state_(std::make_shared<State>()) {
+HttpResponder::HttpResponder(SendFn send, StreamFn stream) : state_(std::make_shared<State>()) {
   state_->send = std::move(send);
+  state_->stream = std::move(stream);
 }
 
 void HttpResponder::operator()(HttpResponse response) const {
@@ -46,6 +48,20 @@ void HttpResponder::operator()(HttpResponse response) const {
   const bool already = state_->sent.exchange(true);
   SQUALL_ASSERT(!already, "a request was answered twice");
   state_->send(std::move(response));
+}
+
+void HttpResponder::stream(HttpResponse header, std::unique_ptr<HttpStreamSource> source) const {
+  SQUALL_ASSERT(state_ != nullptr, "empty responder called");
+  SQUALL_ASSERT(source != nullptr, "a stream without a source");
+  const bool already = state_->sent.exchange(true);
+  SQUALL_ASSERT(!already, "a request was answered twice");
+  if (!state_->stream) {
+    logger("server")->error("a streaming answer on a connection that cannot stream");
+    state_->send(error_response(HttpStatus::internal_server_error, "internal",
+                                "this connection cannot stream"));
+    return;
+  }
+  state_->stream(std::move(header), std::move(source));
 }
 
 // --- Shared ----------------------------------------------------------------------------------

@@ -1,6 +1,10 @@
 #include "server/http_session.hpp"
 
+#include <array>
+#include <sstream>
+
 #include <boost/beast/core/string.hpp>
+#include <fmt/format.h>
 
 #include "common/log.hpp"
 #include "server/rest_response.hpp"
@@ -15,6 +19,7 @@ namespace {
 constexpr std::size_t kFirstReadBytes = 4096;
 constexpr std::size_t kLingerReadBytes = 16 * 1024;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr std::string_view kCrlf = "\r\n";
 
 std::chrono::milliseconds ms(std::uint32_t value) { return std::chrono::milliseconds(value); }
 
@@ -43,6 +48,7 @@ void HttpSession::start() {
 
 void HttpSession::stop() {
   stopping_ = true;
+  if (phase_ == Phase::streaming) return stop_stream();
   if (phase_ == Phase::idle || phase_ == Phase::reading || phase_ == Phase::lingering) close();
 }
 
@@ -124,11 +130,18 @@ void HttpSession::dispatch() {
   HttpRequest request = parser_->release();
   parser_.reset();
   auto self = shared_from_this();
-  HttpResponder respond([self](HttpResponse response) {
-    net::post(self->executor(), [self, response = std::move(response)]() mutable {
-      self->send(std::move(response));
-    });
-  });
+  HttpResponder respond(
+      [self](HttpResponse response) {
+        net::post(self->executor(), [self, response = std::move(response)]() mutable {
+          self->send(std::move(response));
+        });
+      },
+      [self](HttpResponse header, std::unique_ptr<HttpStreamSource> source) {
+        net::post(self->executor(), [self, header = std::move(header),
+                                     source = std::move(source)]() mutable {
+          self->start_stream(std::move(header), std::move(source));
+        });
+      });
   request_keep_alive_ = request.keep_alive();
   request_is_head_ = request.method() == http::verb::head;
   try {
@@ -221,6 +234,148 @@ void HttpSession::close() {
   phase_ = Phase::closed;
   beast::error_code ignored;
   stream_.socket().close(ignored);
+  source_.reset();  // a stream's resources (its watcher) go now, not with the last reference
+  if (stream_timer_) stream_timer_->cancel();
+}
+
+// --- Streaming -------------------------------------------------------------------------------
+//
+// The header goes out with Transfer-Encoding: chunked and Connection: close; then each batch
+// of the source is one chunk. Exactly one write is in flight at a time and the source is
+// asked for more only when it completed: the socket's send buffer is the only queue, so a
+// client that stops reading stops the source (which then sheds load on its own terms) and
+// each write must complete within read_timeout_ms or the connection is closed. A read stays
+// pending the whole time so a client that goes away ends the stream at once.
+
+void HttpSession::start_stream(HttpResponse header, std::unique_ptr<HttpStreamSource> source) {
+  if (phase_ != Phase::handling) return;  // closed meanwhile, or a second answer
+  if (request_is_head_) {
+    // The header of the GET answer, without a body.
+    source.reset();
+    header.body().clear();
+    return send(std::move(header));
+  }
+  if (stopping_ || shared_.stopping.load()) {
+    source.reset();
+    return send(unavailable_response("the server is stopping", 1));
+  }
+  phase_ = Phase::streaming;
+  source_ = std::move(source);
+  header.version(11);
+  header.keep_alive(false);
+  header.body().clear();
+  header.chunked(true);
+  std::ostringstream text;
+  text << header.base();
+  stream_out_ = text.str();
+  payload_.clear();
+  stream_timer_.emplace(executor());
+  std::weak_ptr<HttpSession> weak = weak_from_this();
+  source_->start([weak, strand = executor()] {
+    net::post(strand, [weak] {
+      if (auto self = weak.lock()) self->pump();
+    });
+  });
+  read_while_streaming();
+  write_stream(false, {});
+}
+
+void HttpSession::read_while_streaming() {
+  drain_.resize(kLingerReadBytes);
+  stream_.expires_never();  // only the read's deadline: a pending write keeps its own
+  stream_.async_read_some(net::buffer(drain_),
+                          [self = shared_from_this()](beast::error_code error, std::size_t) {
+                            if (self->phase_ != Phase::streaming) return;
+                            if (error) return self->close();  // the client went away
+                            self->read_while_streaming();     // input is discarded
+                          });
+}
+
+// Asks the source for the next chunk unless a write is in flight; ends the body once the
+// source is over (or gone).
+void HttpSession::pump() {
+  if (phase_ != Phase::streaming || stream_writing_) return;
+  if (!stream_ending_) {
+    payload_.clear();
+    const HttpStreamSource::Next next = source_->next(payload_);
+    if (next == HttpStreamSource::Next::wait) return;
+    if (next == HttpStreamSource::Next::data) {
+      SQUALL_ASSERT(!payload_.empty(), "a stream source returned empty data");
+      stream_out_ = fmt::format("{:x}\r\n", payload_.size());
+      return write_stream(false, kCrlf);
+    }
+    stream_ending_ = true;
+  }
+  source_.reset();
+  payload_.clear();
+  stream_out_ = "0\r\n\r\n";
+  write_stream(true, {});
+}
+
+// Writes stream_out_, payload_ and `suffix` (static). A write to a stalled client fails after
+// read_timeout_ms (linger_ms once the server is stopping) and closes the connection.
+void HttpSession::write_stream(bool last, std::string_view suffix) {
+  stream_writing_ = true;
+  stream_.expires_after(
+      ms(stopping_ ? shared_.options.linger_ms : shared_.options.read_timeout_ms));
+  const std::array<net::const_buffer, 3> buffers{net::buffer(stream_out_),
+                                                 net::buffer(payload_),
+                                                 net::buffer(suffix.data(), suffix.size())};
+  net::async_write(stream_, buffers,
+                   [self = shared_from_this(), last](beast::error_code error, std::size_t) {
+                     self->on_stream_written(error, last);
+                   });
+}
+
+void HttpSession::on_stream_written(beast::error_code error, bool last) {
+  stream_writing_ = false;
+  if (phase_ != Phase::streaming) return;
+  if (error || last) {
+    beast::error_code ignored;
+    if (!error) stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+    return close();
+  }
+  arm_heartbeat();
+  pump();
+}
+
+// Restarts the idle period after a write; when it passes with nothing written, the source's
+// heartbeat goes out.
+void HttpSession::arm_heartbeat() {
+  if (source_ == nullptr || stream_ending_) return;
+  const std::uint32_t period_ms = source_->heartbeat_ms();
+  if (period_ms == 0) return;
+  const std::uint64_t generation = ++timer_generation_;
+  stream_timer_->expires_after(ms(period_ms));
+  stream_timer_->async_wait(
+      [self = shared_from_this(), generation](beast::error_code error) {
+        if (!error) self->on_heartbeat(generation);
+      });
+}
+
+void HttpSession::on_heartbeat(std::uint64_t generation) {
+  if (generation != timer_generation_ || phase_ != Phase::streaming || stream_writing_ ||
+      stream_ending_) {
+    return;
+  }
+  payload_.clear();
+  source_->heartbeat(payload_);
+  if (payload_.empty()) return arm_heartbeat();
+  stream_out_ = fmt::format("{:x}\r\n", payload_.size());
+  write_stream(false, kCrlf);
+}
+
+// Server stop: the source goes now; the body ends after the write in flight, if any; a client
+// that does not take it within linger_ms is cut off.
+void HttpSession::stop_stream() {
+  stream_ending_ = true;
+  source_.reset();
+  const std::uint64_t generation = ++timer_generation_;
+  stream_timer_->expires_after(ms(shared_.options.linger_ms));
+  stream_timer_->async_wait([self = shared_from_this(), generation](beast::error_code error) {
+    if (!error && generation == self->timer_generation_) self->close();
+  });
+  pump();
 }
 
 }  // namespace squall::server

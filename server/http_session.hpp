@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -60,12 +61,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void start();
   // Closes the connection unless a request is being handled or answered (then it closes
-  // after the answer).
+  // after the answer). A stream ends at once: its source is released, the body is ended
+  // (bounded by linger_ms) and the connection closes.
   void stop();
   boost::asio::any_io_executor executor() { return stream_.get_executor(); }
 
  private:
-  enum class Phase : std::uint8_t { idle, reading, handling, writing, lingering, closed };
+  enum class Phase : std::uint8_t { idle, reading, handling, writing, streaming, lingering,
+                                    closed };
   using Parser = boost::beast::http::request_parser<boost::beast::http::string_body>;
 
   void wait_for_request();
@@ -80,6 +83,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void on_written(boost::beast::error_code error, bool keep_alive);
   void on_read_error(boost::beast::error_code error);
   void fail(unsigned status, const char* code, const char* message);
+  // Streaming: a chunked body pulled from an HttpStreamSource,
+  // one write at a time, while a read watches for the client going away.
+  void start_stream(HttpResponse header, std::unique_ptr<HttpStreamSource> source);
+  void read_while_streaming();
+  void pump();
+  void write_stream(bool last, std::string_view suffix);
+  void on_stream_written(boost::beast::error_code error, bool last);
+  void arm_heartbeat();
+  void on_heartbeat(std::uint64_t generation);
+  void stop_stream();
   void linger();
   void on_linger_read(boost::beast::error_code error);
   void close();
@@ -104,6 +117,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool stopping_ = false;
   bool request_keep_alive_ = false;  // the request being handled asked to keep the connection
   bool request_is_head_ = false;     // ... and was a HEAD request
+
+  // Streaming state (phase streaming).
+  std::unique_ptr<HttpStreamSource> source_;  // null once the stream is ending
+  std::string stream_out_;  // being written: the header, a chunk's size line or the last chunk
+  std::string payload_;     // being written after it: a chunk's data (source scratch)
+  std::optional<boost::asio::steady_timer> stream_timer_;  // heartbeat, then stop deadline
+  std::uint64_t timer_generation_ = 0;        // tells a stale timer completion from the current
+  bool stream_writing_ = false;               // a write is in flight
+  bool stream_ending_ = false;                // write the last chunk next, then close
 };
 
 }  // namespace squall::server

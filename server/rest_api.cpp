@@ -28,6 +28,7 @@ Match match(std::string_view path) {
   if (path == "/healthz") return {Route::healthz, {}};
   if (path == "/readyz") return {Route::readyz, {}};
   if (path == "/metrics") return {Route::metrics, {}};
+  if (path == "/v1/watch") return {Route::watch, {}};
   return {};
 }
 
@@ -52,8 +53,10 @@ RestLimits rest_limits(const config::LimitsConfig& limits) {
   return result;
 }
 
-RestApi::RestApi(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits)
-    : backend_(backend), registry_(metrics), limits_(limits) {
+RestApi::RestApi(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits,
+                 WatchBackend* watch, WatchLimits watch_limits)
+    : backend_(backend), registry_(metrics), limits_(limits),
+      watch_(watch, metrics, watch_limits) {
   SQUALL_ASSERT(limits_.max_key_bytes >= 1, "max_key_bytes must be positive");
   SQUALL_ASSERT(limits_.default_list_limit >= 1 &&
                     limits_.default_list_limit <= limits_.max_list_limit,
@@ -76,33 +79,45 @@ std::string_view RestApi::route_name(Route route) {
     case Route::healthz: return "healthz";
     case Route::readyz: return "readyz";
     case Route::metrics: return "metrics";
+    case Route::watch: return "watch";
     case Route::unknown: return "unknown";
   }
   return "unknown";
 }
 
-// Wraps `respond` so the answer is counted: requests by route, method and status, and
-// latency by route, method and status. Labels come from bounded sets (routes, Beast's verbs).
+// Wraps `respond` so the answer (or a stream's header) is counted. Labels come from bounded
+// sets (routes, Beast's verbs).
 HttpResponder RestApi::counted(Route route, std::string_view method,
                                const HttpResponder& respond) {
   const auto start = Clock::now();
-  return HttpResponder([this, route, method = std::string(method), start,
-                        respond](HttpResponse response) {
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    const std::string status = std::to_string(response.result_int());
-    const std::string name(route_name(route));
-    registry_
-        .counter("squall_http_requests_total", "HTTP requests answered, by route and status.",
+  return HttpResponder(
+      [this, route, method = std::string(method), start, respond](HttpResponse response) {
+        count(route, method, start, response.result_int());
+        respond(std::move(response));
+      },
+      [this, route, method = std::string(method), start, respond](
+          HttpResponse header, std::unique_ptr<HttpStreamSource> source) {
+        count(route, method, start, header.result_int());
+        respond.stream(std::move(header), std::move(source));
+      });
+}
+
+// Requests by route, method and status, and latency by route, method and status.
+void RestApi::count(Route route, const std::string& method, Clock::time_point start,
+                    unsigned status_code) {
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const std::string status = std::to_string(status_code);
+  const std::string name(route_name(route));
+  registry_
+      .counter("squall_http_requests_total", "HTTP requests answered, by route and status.",
+               {{"route", name}, {"method", method}, {"status", status}})
+      .add();
+  registry_
+      .histogram("squall_http_request_duration_seconds",
+                 "Time from a request's arrival to its answer, by route and status.",
+                 latency_buckets_seconds(),
                  {{"route", name}, {"method", method}, {"status", status}})
-        .add();
-    registry_
-        .histogram("squall_http_request_duration_seconds",
-                   "Time from a request's arrival to its answer, by route and status.",
-                   latency_buckets_seconds(),
-                   {{"route", name}, {"method", method}, {"status", status}})
-        .observe(seconds);
-    respond(std::move(response));
-  });
+      .observe(seconds);
 }
 
 void RestApi::handle(HttpRequest request, HttpResponder respond) {
@@ -149,6 +164,7 @@ void RestApi::dispatch(Route route, std::string_view rest, const Target& target,
     case Route::healthz: return healthz(respond);
     case Route::readyz: return readyz(respond);
     case Route::metrics: return metrics(respond);
+    case Route::watch: return watch_.handle(query, request, backend_.retry_after_s(), respond);
     case Route::unknown: break;
   }
   SQUALL_UNREACHABLE("route {} not dispatched", route_name(route));

@@ -2,12 +2,11 @@
 //
 //   PUT/GET/DELETE /v1/kv/{key}     GET /v1/kv (list)     GET /v1/history/{key}
 //   GET /v1/cluster                 GET /healthz          GET /readyz      GET /metrics
+//   GET /v1/watch (SSE streams, served by WatchRoute in watch_stream.hpp)
 //
 // handle() parses and validates a request, answers malformed ones itself (400/405/404/414),
 // and passes valid ones to the backend, whose callback answers. It never blocks. Every
 // answered request is counted in the metrics by route, method and status, with its latency.
-// (Watch streams, GET /v1/watch, are served by a separate component and not routed here.)
-//
 // Thread-safe: handle() runs on any server thread; the backend and the registry must outlive
 // the RestApi and every request in flight.
 #pragma once
@@ -21,6 +20,7 @@
 #include "server/kv_backend.hpp"
 #include "server/metrics.hpp"
 #include "server/rest_parse.hpp"
+#include "server/watch_stream.hpp"
 
 namespace squall::server {
 
@@ -34,7 +34,9 @@ RestLimits rest_limits(const config::LimitsConfig& limits);
 
 class RestApi {
  public:
-  RestApi(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits);
+  // `watch` (may be null: /v1/watch answers 503) must outlive the RestApi and its streams.
+  RestApi(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits,
+          WatchBackend* watch = nullptr, WatchLimits watch_limits = {});
 
   void handle(HttpRequest request, HttpResponder respond);
   // handle() as an HttpHandler for HttpServer.
@@ -42,7 +44,7 @@ class RestApi {
 
   // The routes, in the metric label "route".
   enum class Route : std::uint8_t { kv, kv_list, history, cluster, healthz, readyz, metrics,
-                                    unknown };
+                                    watch, unknown };
   static std::string_view route_name(Route route);
 
  private:
@@ -51,6 +53,8 @@ class RestApi {
   void dispatch(Route route, std::string_view rest, const Target& target, HttpRequest& request,
                 const HttpResponder& respond);
   HttpResponder counted(Route route, std::string_view method, const HttpResponder& respond);
+  void count(Route route, const std::string& method, Clock::time_point start,
+             unsigned status_code);
 
   // rest_kv.cpp
   void get_key(std::string key, const Query& query, const HttpResponder& respond);
@@ -70,6 +74,7 @@ class RestApi {
   KvBackend& backend_;
   MetricsRegistry& registry_;
   const RestLimits limits_;
+  WatchRoute watch_;
 };
 
 }  // namespace squall::server

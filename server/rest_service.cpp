@@ -2,8 +2,9 @@
 
 namespace squall::server {
 
-RestService::RestService(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits)
-    : api_(backend, metrics, limits) {}
+RestService::RestService(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits,
+                         WatchBackend* watch, WatchLimits watch_limits)
+    : api_(backend, metrics, limits, watch, watch_limits) {}
 
 RestService::~RestService() {
   if (server_ != nullptr) server_->stop();
@@ -12,7 +13,8 @@ RestService::~RestService() {
 Result<std::unique_ptr<RestService>> RestService::start(const config::Config& config,
                                                         KvBackend& backend,
                                                         MetricsRegistry& metrics,
-                                                        std::uint32_t threads) {
+                                                        std::uint32_t threads,
+                                                        WatchBackend* watch) {
   RestLimits limits = rest_limits(config.limits);
   if (limits.max_list_limit < limits.default_list_limit) {
     limits.default_list_limit = limits.max_list_limit;
@@ -20,7 +22,10 @@ Result<std::unique_ptr<RestService>> RestService::start(const config::Config& co
   if (limits.max_key_bytes < 1 || limits.max_list_limit < 1) {
     return invalid_argument("limits.max_key_bytes and limits.max_list_limit must be positive");
   }
-  std::unique_ptr<RestService> service(new RestService(backend, metrics, limits));
+  const WatchLimits watch_limits = server::watch_limits(config.watch, config.limits);
+  SQUALL_TRY(watch_limits.validate());
+  std::unique_ptr<RestService> service(
+      new RestService(backend, metrics, limits, watch, watch_limits));
   auto server = HttpServer::start(http_server_options(config.rest, config.limits, threads),
                                   service->api_.handler(), &metrics);
   if (!server.is_ok()) return server.status();

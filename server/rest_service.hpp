@@ -11,6 +11,8 @@
 #include "server/kv_backend.hpp"
 #include "server/metrics.hpp"
 #include "server/rest_api.hpp"
+#include "server/watch_backend.hpp"
+#include "server/watch_stream.hpp"
 
 namespace squall::server {
 
@@ -18,11 +20,14 @@ class RestService {
  public:
   // Listens on config.rest.listen with `threads` server threads. `backend` and `metrics`
   // must outlive the service, and the backend must answer or drop every callback before the
-  // service is destroyed (stop() waits for requests in flight, up to its timeout).
+  // service is destroyed (stop() waits for requests in flight, up to its timeout). `watch`
+  // serves GET /v1/watch with config.watch's limits (null: 503); it and its hub must outlive
+  // the service object (streams end at stop(); their watchers go with the service).
   static Result<std::unique_ptr<RestService>> start(const config::Config& config,
                                                     KvBackend& backend,
                                                     MetricsRegistry& metrics,
-                                                    std::uint32_t threads);
+                                                    std::uint32_t threads,
+                                                    WatchBackend* watch = nullptr);
   ~RestService();
   RestService(const RestService&) = delete;
   RestService& operator=(const RestService&) = delete;
@@ -32,7 +37,8 @@ class RestService {
   void stop() { server_->stop(); }
 
  private:
-  RestService(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits);
+  RestService(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits,
+              WatchBackend* watch, WatchLimits watch_limits);
 
   RestApi api_;
   std::unique_ptr<HttpServer> server_;

@@ -9,7 +9,7 @@ namespace http = boost::beast::http;
 TEST_CASE("unknown paths are 404, wrong methods on known paths are 405 with Allow") {
   ServerFixture fixture;
   TestClient client = fixture.client();
-  for (const char* path : {"/", "/v1", "/v1/kvx", "/v2/kv/a", "/v1/watch", "/healthz/x"}) {
+  for (const char* path : {"/", "/v1", "/v1/kvx", "/v2/kv/a", "/v1/watchx", "/healthz/x"}) {
     CAPTURE(path);
     const Response response = client.get(path);
     REQUIRE(response.result_int() == 404);

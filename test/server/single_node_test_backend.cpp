@@ -10,6 +10,8 @@
 namespace squall::server::testing {
 namespace {
 
+constexpr ShardId kShard{0};
+
 std::string make_temp_dir() {
   std::string pattern =
       (std::filesystem::temp_directory_path() / "squall-rest-XXXXXX").string();
@@ -36,7 +38,8 @@ bool precondition_holds(const Precondition& precondition, std::optional<Version>
 
 }  // namespace
 
-SingleNodeTestBackend::SingleNodeTestBackend(kvstore::RetentionPolicy retention)
+SingleNodeTestBackend::SingleNodeTestBackend(kvstore::RetentionPolicy retention,
+                                             kvstore::WatchHubOptions watch)
     : path_(make_temp_dir()), hlc_(SystemClock::instance()) {
   auto directory = kvstore::open_posix_directory(path_, true);
   SQUALL_ASSERT(directory.is_ok(), "{}", directory.status().to_string());
@@ -47,6 +50,13 @@ SingleNodeTestBackend::SingleNodeTestBackend(kvstore::RetentionPolicy retention)
   auto store = kvstore::Store::open(directory_.get(), options, SystemClock::instance());
   SQUALL_ASSERT(store.is_ok(), "{}", store.status().to_string());
   store_ = std::move(store.value());
+  history_ = std::make_unique<kvstore::StoreWatchHistory>(*store_, kShard);
+  auto hub = kvstore::WatchHub::create(watch);
+  SQUALL_ASSERT(hub.is_ok(), "{}", hub.status().to_string());
+  hub_ = std::move(hub.value());
+  const Status added = hub_->add_shard(kShard, store_->durable_version(), history_.get());
+  SQUALL_ASSERT(added.is_ok(), "{}", added.to_string());
+  watch_backend_ = std::make_unique<HubWatchBackend>(*hub_);
   worker_ = std::thread([this] { run(); });
 }
 
@@ -58,6 +68,9 @@ SingleNodeTestBackend::~SingleNodeTestBackend() {
   }
   changed_.notify_all();
   worker_.join();
+  watch_backend_.reset();
+  hub_.reset();
+  history_.reset();
   store_.reset();
   directory_.reset();
   std::error_code ignored;
@@ -192,8 +205,12 @@ Result<WriteResult> SingleNodeTestBackend::write(const std::string& key,
                              ? store_->put(version, timestamp, key, as_bytes(*value))
                              : store_->remove(version, timestamp, key);
   if (!applied.is_ok()) return applied;
+  const kvstore::WatchOp op = value != nullptr ? kvstore::WatchOp::put : kvstore::WatchOp::del;
+  hub_->publish(kShard, version, timestamp, op, key,
+                value != nullptr ? as_bytes(*value) : std::span<const std::byte>());
   auto durable = store_->sync();
   if (!durable.is_ok()) return durable.status();
+  hub_->frontier(kShard, version);
   result.version = version;
   result.timestamp_us = micros(timestamp);
   result.created = value != nullptr && !current;

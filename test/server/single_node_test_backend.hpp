@@ -3,8 +3,11 @@
 // one node with no group, which is not how Squall orders writes (core/ does, per shard).
 //
 // All calls are queued to one worker thread, which answers them in order; a write is
-// answered after the store's sync(). Knobs let tests make the backend unavailable, not
-// ready, or hold answers back (to test the server's behaviour with requests in flight).
+// answered after the store's sync(). Writes also feed a real kvstore::WatchHub (one shard,
+// ShardId 0, replaying key topics from the store): the worker publishes each write and moves
+// the frontier past it once synced, as the node's delivery thread does. Knobs let tests make
+// the backend unavailable, not ready, or hold answers back (to test the server's behaviour
+// with requests in flight).
 #pragma once
 
 #include <condition_variable>
@@ -18,13 +21,17 @@
 #include "common/hlc.hpp"
 #include "kvstore/file.hpp"
 #include "kvstore/store.hpp"
+#include "kvstore/watch_history.hpp"
+#include "kvstore/watch_hub.hpp"
 #include "server/kv_backend.hpp"
+#include "server/watch_backend.hpp"
 
 namespace squall::server::testing {
 
 class SingleNodeTestBackend final : public KvBackend {
  public:
-  explicit SingleNodeTestBackend(kvstore::RetentionPolicy retention = {});
+  explicit SingleNodeTestBackend(kvstore::RetentionPolicy retention = {},
+                                 kvstore::WatchHubOptions watch = {});
   ~SingleNodeTestBackend() override;
 
   void put(PutRequest request, Callback<WriteResult> done) override;
@@ -46,6 +53,9 @@ class SingleNodeTestBackend final : public KvBackend {
   std::size_t calls() const;
   // Applies the retention policy now (writes apply the count limit only once durable).
   void apply_retention();
+  // The hub the writes feed, and a WatchBackend over it (for RestApi / RestService).
+  kvstore::WatchHub& watch_hub() { return *hub_; }
+  WatchBackend& watch_backend() { return *watch_backend_; }
 
  private:
   void enqueue(std::function<void()> work);
@@ -68,6 +78,9 @@ class SingleNodeTestBackend final : public KvBackend {
   std::string path_;
   std::unique_ptr<kvstore::Directory> directory_;
   std::unique_ptr<kvstore::Store> store_;
+  std::unique_ptr<kvstore::StoreWatchHistory> history_;
+  std::unique_ptr<kvstore::WatchHub> hub_;
+  std::unique_ptr<WatchBackend> watch_backend_;
   HybridLogicalClock hlc_;
   std::uint32_t sequence_ = 0;  // worker thread only
 
