@@ -97,6 +97,7 @@ Result<std::unique_ptr<Node>> Node::start(const config::Config& config, NodeOpti
   auto hub = kvstore::WatchHub::create(hub_options);
   if (!hub) return hub.status().with_context("watch hub");
   node->hub_ = std::move(hub).value();
+  node->watch_ = std::make_unique<HubWatchBackend>(*node->hub_);
   SQUALL_TRY(node->open_replicas());
 
   ForwarderOptions forward_options;
@@ -123,7 +124,8 @@ Result<std::unique_ptr<Node>> Node::start(const config::Config& config, NodeOpti
   SQUALL_TRY(node->start_group());
   node->backend_->start();
   node->register_gauges();
-  auto rest = RestService::start(config, *node->backend_, node->metrics_, options.rest_threads);
+  auto rest = RestService::start(config, *node->backend_, node->metrics_, options.rest_threads,
+                                 node->watch_.get());
   if (!rest) return rest.status().with_context("REST service");
   node->rest_ = std::move(rest).value();
   logger("node")->info("node {} started: REST on {}:{}, {} shard(s)", config.node.id,

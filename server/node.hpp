@@ -24,6 +24,7 @@
 #include "server/replicated_backend.hpp"
 #include "server/rest_service.hpp"
 #include "server/shard_replica.hpp"
+#include "server/watch_backend.hpp"
 
 namespace squall::server {
 
@@ -70,6 +71,7 @@ class Node {
   const NodeOptions options_;
   MetricsRegistry metrics_;
   std::unique_ptr<kvstore::WatchHub> hub_;
+  std::unique_ptr<HubWatchBackend> watch_;  // GET /v1/watch over hub_
   // Directories of persistent pools, by (shard, pool index); outlive the replicas.
   std::map<std::pair<std::uint32_t, std::size_t>, std::unique_ptr<kvstore::Directory>> dirs_;
   std::map<ShardId, std::unique_ptr<ShardReplica>> replicas_;

@@ -28,7 +28,7 @@ int check_config(const std::string& path, const std::vector<std::string>& overri
     return 2;
   }
   for (const std::string& warning : squall::config::config_warnings(config.value())) {
-    std::cout << "warning: " << warning << "\n";
+    std::cerr << "warning: " << warning << "\n";
   }
   std::cout << "ok\n";
   return 0;

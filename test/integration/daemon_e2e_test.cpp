@@ -1,0 +1,330 @@
+// squalld end to end: real daemons on loopback (libfabric tcp), driven through REST.
+#include <catch2/catch.hpp>
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "test/integration/daemon_cluster.hpp"
+
+namespace squall::test {
+namespace {
+
+namespace http = boost::beast::http;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+nlohmann::json json_of(const std::optional<HttpAnswer>& answer) {
+  REQUIRE(answer.has_value());
+  return nlohmann::json::parse(answer->body(), nullptr, false);
+}
+
+struct Client {
+  std::uint16_t port;
+  std::optional<HttpAnswer> put(const std::string& key, const std::string& value,
+                                const HttpHeaders& headers = {}) const {
+    return http_call(port, http::verb::put, "/v1/kv/" + key, value, headers);
+  }
+  std::optional<HttpAnswer> get(const std::string& target) const {
+    return http_call(port, http::verb::get, target);
+  }
+  std::optional<HttpAnswer> del(const std::string& key, const HttpHeaders& headers = {}) const {
+    return http_call(port, http::verb::delete_, "/v1/kv/" + key, {}, headers);
+  }
+};
+
+std::string if_match(std::uint64_t version) { return fmt::format("\"{}\"", version); }
+
+void require_started(DaemonCluster& cluster) {
+  const bool started = cluster.start_all(seconds(60));
+  if (!started) {
+    for (std::size_t i = 0; i < cluster.size(); ++i) UNSCOPED_INFO(cluster.log_tail(i));
+  }
+  REQUIRE(started);
+}
+
+// A unix datagram socket standing in for the service manager's $NOTIFY_SOCKET.
+struct NotifySocket {
+  explicit NotifySocket(const std::string& path_in) : path(path_in) {
+    fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    REQUIRE(path.size() < sizeof(address.sun_path));
+    path.copy(address.sun_path, path.size());
+    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+  }
+  ~NotifySocket() { close(fd); }
+  std::string receive(milliseconds timeout) const {
+    pollfd entry{fd, POLLIN, 0};
+    if (::poll(&entry, 1, static_cast<int>(timeout.count())) != 1) return {};
+    char buffer[256];
+    const ssize_t got = recv(fd, buffer, sizeof(buffer), 0);
+    return got > 0 ? std::string(buffer, static_cast<std::size_t>(got)) : std::string();
+  }
+  std::string path;
+  int fd = -1;
+};
+
+}  // namespace
+
+TEST_CASE("squalld --check-config prints ok or the positioned error") {
+  DaemonCluster cluster({1, 1, 1, {}});
+  const std::string out = cluster.directory() + "/check.txt";
+  const std::string good = fmt::format("{} --check-config {} > {} 2>/dev/null", squalld_path(),
+                                       cluster.config_path(0), out);
+  int code = std::system(good.c_str());
+  CHECK(WEXITSTATUS(code) == 0);
+  std::ifstream good_output(out);
+  std::string first;
+  std::getline(good_output, first);
+  CHECK(first == "ok");
+
+  const std::string bad_path = cluster.directory() + "/bad.yaml";
+  std::ofstream(bad_path) << "node:\n  id: 1\n  data_dir: /tmp/x\ntimeouts:\n"
+                             "  heartbeat_ms: 5000\n  failure_timeout_ms: 1000\n";
+  const std::string bad = fmt::format("{} --check-config {} > {} 2>&1", squalld_path(),
+                                      bad_path, out);
+  code = std::system(bad.c_str());
+  CHECK(WEXITSTATUS(code) == 2);
+  std::ifstream bad_output(out);
+  std::string error;
+  std::getline(bad_output, error);
+  CHECK(error.find("bad.yaml:") != std::string::npos);
+  CHECK(error.find("failure_timeout_ms") != std::string::npos);
+}
+
+TEST_CASE("squalld: one node serves the REST contract and restarts with its data") {
+  DaemonCluster cluster({1, 1, 1, {"limits:", "  max_value_bytes: 4096"}});
+  NotifySocket notify(cluster.directory() + "/notify.sock");
+  cluster.start(0, {"NOTIFY_SOCKET=" + notify.path});
+  REQUIRE(cluster.wait_ready(0, seconds(60)));
+  CHECK(notify.receive(seconds(10)) == "READY=1");
+  const Client node{cluster.rest_port(0)};
+
+  auto first = node.put("users/42", "one");
+  REQUIRE(status_of(first) == 201);
+  const auto v1 = json_of(first)["version"].get<std::uint64_t>();
+  const auto t1 = json_of(first)["timestamp_us"].get<std::uint64_t>();
+  CHECK(std::string((*first)[http::field::etag]) == if_match(v1));
+  auto second = node.put("users/42", "two");
+  REQUIRE(status_of(second) == 200);
+  const auto v2 = json_of(second)["version"].get<std::uint64_t>();
+  CHECK(v2 > v1);
+
+  auto latest = node.get("/v1/kv/users/42");
+  REQUIRE(status_of(latest) == 200);
+  CHECK(latest->body() == "two");
+  CHECK(std::string((*latest)["Squall-Version"]) == std::to_string(v2));
+  CHECK(node.get(fmt::format("/v1/kv/users/42?version={}", v1))->body() == "one");
+  CHECK(node.get(fmt::format("/v1/kv/users/42?at={}", t1))->body() == "one");
+  CHECK(node.get("/v1/kv/users/42?consistency=stable")->body() == "two");
+  CHECK(status_of(node.get("/v1/kv/nobody")) == 404);
+
+  SECTION("conditional writes and deletes") {
+    auto stale = node.put("users/42", "x", {{"If-Match", if_match(v1)}});
+    REQUIRE(status_of(stale) == 412);
+    CHECK(json_of(stale)["current_version"].get<std::uint64_t>() == v2);
+    CHECK(status_of(node.put("users/42", "x", {{"If-None-Match", "*"}})) == 412);
+    CHECK(status_of(node.put("users/42", "three", {{"If-Match", if_match(v2)}})) == 200);
+    CHECK(status_of(node.put("fresh", "x", {{"If-None-Match", "*"}})) == 201);
+    CHECK(status_of(node.del("users/42")) == 200);
+    CHECK(status_of(node.get("/v1/kv/users/42")) == 404);
+    CHECK(status_of(node.del("users/42")) == 404);
+    auto gone = node.put("users/42", "x", {{"If-Match", "*"}});
+    REQUIRE(status_of(gone) == 412);
+    CHECK(json_of(gone)["current_version"].is_null());
+    auto history = json_of(node.get("/v1/history/users/42"));
+    REQUIRE(history["versions"].size() == 4);
+    CHECK(history["versions"][0]["op"] == "delete");
+    CHECK(history["versions"][3]["version"].get<std::uint64_t>() == v1);
+    CHECK(history["next"].is_null());
+    auto page = json_of(node.get("/v1/history/users/42?limit=3"));
+    CHECK(page["versions"].size() == 3);
+    CHECK(page["next"] == page["versions"][2]["version"]);
+  }
+
+  SECTION("lists paginate in key order") {
+    for (int i = 0; i < 5; ++i) REQUIRE(status_of(node.put(fmt::format("list/{}", i), "v")) == 201);
+    std::vector<std::string> keys;
+    std::string after;
+    for (int round = 0; round < 10; ++round) {
+      auto page = json_of(node.get("/v1/kv?prefix=list/&limit=2&start_after=" + after));
+      for (const auto& item : page["items"]) keys.push_back(item["key"].get<std::string>());
+      if (page["next"].is_null()) break;
+      after = page["next"].get<std::string>();
+    }
+    CHECK(keys == std::vector<std::string>{"list/0", "list/1", "list/2", "list/3", "list/4"});
+  }
+
+  SECTION("malformed and oversized requests") {
+    CHECK(status_of(node.get("/v1/kv/")) == 400);
+    CHECK(status_of(http_call(cluster.rest_port(0), http::verb::post, "/v1/kv/a")) == 405);
+    CHECK(status_of(node.get("/v1/kv?limit=20000")) == 400);
+    CHECK(status_of(node.put("big", std::string(5000, 'x'))) == 413);
+    CHECK(status_of(node.get("/v1/history/never")) == 404);
+    CHECK(status_of(node.get("/v1/kv/users/42?version=abc")) == 400);
+    CHECK(status_of(node.get("/healthz")) == 200);
+    auto cluster_info = json_of(node.get("/v1/cluster"));
+    CHECK(cluster_info["view"]["members"].size() == 1);
+    auto metrics = node.get("/metrics");
+    REQUIRE(status_of(metrics) == 200);
+    CHECK(metrics->body().find("squall_view_id") != std::string::npos);
+  }
+
+  CHECK(cluster.terminate(0) == 0);
+  cluster.start(0);
+  REQUIRE(cluster.wait_ready(0, seconds(60)));
+  auto again = node.get(fmt::format("/v1/kv/users/42?version={}", v2));
+  REQUIRE(status_of(again) == 200);
+  CHECK(again->body() == "two");
+  CHECK(cluster.assertion_failures().empty());
+}
+
+TEST_CASE("squalld: three replicas, linearizable reads on every node, one CAS winner") {
+  DaemonCluster cluster({3, 1, 3, {}});
+  require_started(cluster);
+  for (int round = 0; round < 5; ++round) {
+    const Client writer{cluster.rest_port(round % 3)};
+    const std::string value = fmt::format("value-{}", round);
+    REQUIRE(status_of(writer.put("shared", value)) / 100 == 2);
+    for (std::size_t i = 0; i < 3; ++i) {
+      auto read = Client{cluster.rest_port(i)}.get("/v1/kv/shared");
+      REQUIRE(status_of(read) == 200);
+      CHECK(read->body() == value);
+    }
+  }
+  auto current = Client{cluster.rest_port(0)}.get("/v1/kv/shared");
+  const std::string expected = std::string((*current)["Squall-Version"]);
+  std::atomic<int> won{0};
+  std::atomic<int> refused{0};
+  std::atomic<int> other{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 16; ++c) {
+    clients.emplace_back([&, c] {
+      const Client client{cluster.rest_port(static_cast<std::size_t>(c) % 3)};
+      const int status =
+          status_of(client.put("shared", fmt::format("cas-{}", c), {{"If-Match",
+                                                                      "\"" + expected + "\""}}));
+      if (status == 200 || status == 201) {
+        ++won;
+      } else if (status == 412) {
+        ++refused;
+      } else {
+        ++other;
+      }
+    });
+  }
+  for (auto& client : clients) client.join();
+  CHECK(won.load() == 1);
+  CHECK(refused.load() == 15);
+  CHECK(other.load() == 0);
+  CHECK(cluster.assertion_failures().empty());
+}
+
+TEST_CASE("squalld: a node that does not serve the shard forwards to one that does") {
+  DaemonCluster cluster({3, 1, 2, {}});
+  require_started(cluster);
+  auto info = json_of(Client{cluster.rest_port(0)}.get("/v1/cluster"));
+  std::vector<std::uint32_t> members = info["shards"][0]["members"];
+  REQUIRE(members.size() == 2);
+  std::size_t spare = 0;
+  for (std::size_t i = 0; i < 3; ++i) {
+    if (std::find(members.begin(), members.end(), i + 1) == members.end()) spare = i;
+  }
+  const Client outside{cluster.rest_port(spare)};
+  auto created = outside.put("far/key", "value");
+  REQUIRE(status_of(created) == 201);
+  const auto version = json_of(created)["version"].get<std::uint64_t>();
+  auto read = outside.get("/v1/kv/far/key");
+  REQUIRE(status_of(read) == 200);
+  CHECK(read->body() == "value");
+  CHECK(std::string((*read)["Squall-Version"]) == std::to_string(version));
+  CHECK(outside.get(fmt::format("/v1/kv/far/key?version={}", version))->body() == "value");
+  auto stale = outside.put("far/key", "x", {{"If-Match", if_match(version + 1)}});
+  REQUIRE(status_of(stale) == 412);
+  CHECK(json_of(stale)["current_version"].get<std::uint64_t>() == version);
+  auto list = json_of(outside.get("/v1/kv?prefix=far/&values=true"));
+  REQUIRE(list["items"].size() == 1);
+  CHECK(list["items"][0]["value_base64"] == "dmFsdWU=");
+  auto history = json_of(outside.get("/v1/history/far/key"));
+  CHECK(history["versions"].size() == 1);
+  CHECK(status_of(outside.del("far/key")) == 200);
+  CHECK(status_of(outside.get("/v1/kv/far/key")) == 404);
+  CHECK(status_of(outside.del("far/key")) == 404);
+  auto metrics = outside.get("/metrics");
+  CHECK(metrics->body().find("squall_forwarded_requests_total 0") == std::string::npos);
+  CHECK(cluster.assertion_failures().empty());
+}
+
+TEST_CASE("squalld: kill -9 and restart of each node under writes loses no acknowledged write") {
+  DaemonCluster cluster({3, 1, 3, {}});
+  require_started(cluster);
+  std::mutex mutex;
+  std::map<std::string, std::string> acknowledged;
+  std::atomic<bool> stop{false};
+  std::atomic<int> attempts{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 3; ++w) {
+    writers.emplace_back([&, w] {
+      for (int n = 0; !stop.load(); ++n) {
+        const std::string key = fmt::format("w{}/{}", w, n);
+        const std::string value = fmt::format("value {} of writer {}", n, w);
+        const std::size_t node = static_cast<std::size_t>(w + n) % 3;
+        ++attempts;
+        auto answer = http_call(cluster.rest_port(node), http::verb::put, "/v1/kv/" + key,
+                                value, {}, seconds(15));
+        const int status = status_of(answer);
+        if (status == 200 || status == 201) {
+          std::lock_guard lock(mutex);
+          acknowledged[key] = value;
+        } else if (status == 0) {
+          std::this_thread::sleep_for(milliseconds(20));  // the node is down
+        }
+      }
+    });
+  }
+  auto acked = [&] {
+    std::lock_guard lock(mutex);
+    return acknowledged.size();
+  };
+  for (std::size_t victim = 0; victim < 3; ++victim) {
+    const std::size_t before = acked();
+    while (acked() < before + 20) std::this_thread::sleep_for(milliseconds(20));
+    cluster.kill9(victim);
+    const std::size_t witness = (victim + 1) % 3;
+    INFO("killed node " << victim + 1);
+    REQUIRE(cluster.wait_view_size(witness, 2, seconds(60)));
+    const std::size_t during = acked();
+    while (acked() < during + 10) std::this_thread::sleep_for(milliseconds(20));
+    cluster.start(victim);
+    const bool back = cluster.wait_view_size(witness, 3, seconds(60));
+    if (!back) UNSCOPED_INFO(cluster.log_tail(victim));
+    REQUIRE(back);
+  }
+  stop.store(true);
+  for (auto& writer : writers) writer.join();
+  INFO(acknowledged.size() << " acknowledged of " << attempts.load() << " attempts");
+  REQUIRE(acknowledged.size() >= 90);
+  std::size_t missing = 0;
+  for (const auto& [key, value] : acknowledged) {
+    for (std::size_t i = 0; i < 3; ++i) {
+      auto read = Client{cluster.rest_port(i)}.get("/v1/kv/" + key);
+      if (status_of(read) != 200 || read->body() != value) ++missing;
+    }
+  }
+  CHECK(missing == 0);
+  CHECK(cluster.assertion_failures().empty());
+}
+
+}  // namespace squall::test
