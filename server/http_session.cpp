@@ -20,6 +20,7 @@ constexpr std::size_t kFirstReadBytes = 4096;
 constexpr std::size_t kLingerReadBytes = 16 * 1024;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view kCrlf = "\r\n";
+constexpr std::size_t kKeepStreamBufferBytes = 1 << 20;
 
 std::chrono::milliseconds ms(std::uint32_t value) { return std::chrono::milliseconds(value); }
 
@@ -329,6 +330,8 @@ void HttpSession::write_stream(bool last, std::string_view suffix) {
 
 void HttpSession::on_stream_written(beast::error_code error, bool last) {
   stream_writing_ = false;
+  // One very large event must not pin its buffer for the rest of the stream.
+  if (payload_.capacity() > kKeepStreamBufferBytes) payload_ = std::string();
   if (phase_ != Phase::streaming) return;
   if (error || last) {
     beast::error_code ignored;

@@ -228,7 +228,7 @@ class WatchStream final : public HttpStreamSource {
     waker_->install(nullptr);  // no wake after this: the connection may be going too
     Status status = watcher_->status();
     watcher_.reset();
-    counters_->release(status.is_ok() ? "client_gone" : end_reason(status));
+    counters_->release(status.is_ok() ? "disconnected" : end_reason(status));
   }
   WatchStream(const WatchStream&) = delete;
   WatchStream& operator=(const WatchStream&) = delete;

@@ -32,10 +32,11 @@ WatchLimits watch_test_limits() {
 struct WatchFixture {
   explicit WatchFixture(WatchLimits limits = watch_test_limits(),
                         kvstore::WatchHubOptions hub = {},
-                        kvstore::RetentionPolicy retention = {})
+                        kvstore::RetentionPolicy retention = {},
+                        HttpServerOptions options = test_options())
       : backend(retention, hub),
         api(backend, metrics, test_limits(), &backend.watch_backend(), limits) {
-    auto started = HttpServer::start(test_options(), api.handler(), &metrics);
+    auto started = HttpServer::start(options, api.handler(), &metrics);
     REQUIRE(started.is_ok());
     server = std::move(started.value());
   }
@@ -323,6 +324,25 @@ TEST_CASE("a stalled watcher is dropped with a resumable cursor while writers go
   REQUIRE(all == written);
   REQUIRE(fixture.metrics.render().find(
               "squall_watch_streams_ended_total{reason=\"too_slow\"} 1") != std::string::npos);
+}
+
+TEST_CASE("a watcher that reads nothing at all is cut off, its memory bounded") {
+  WatchLimits limits = watch_test_limits();
+  limits.buffer_events = 4;
+  HttpServerOptions options = test_options();
+  options.read_timeout_ms = 200;  // the deadline of each stream write
+  WatchFixture fixture(limits, {}, {}, options);
+  auto stalled = fixture.watcher(4096);
+  REQUIRE(stalled->open("/v1/watch?prefix=")->result_int() == 200);
+  const std::string value(200 * 1024, 'v');
+  for (int i = 0; i < 2000 && fixture.backend.watch_hub().stats().dropped_slow == 0; ++i) {
+    fixture.put("k" + std::to_string(i), value);
+  }
+  REQUIRE(fixture.backend.watch_hub().stats().dropped_slow == 1);
+  REQUIRE(fixture.backend.watch_hub().stats().watchers == 0);
+  // The stalled write times out and the connection goes (every writer's connection too).
+  wait_until([&] { return fixture.server->open_connections() == 0; });
+  REQUIRE(fixture.metrics.render().find("squall_watch_streams_open 0\n") != std::string::npos);
 }
 
 TEST_CASE("watch streams over the limit get 503, and a disconnect frees the watcher") {
