@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "test/integration/daemon_cluster.hpp"
+#include "test/server/sse_client.hpp"
 
 namespace squall::test {
 namespace {
@@ -229,6 +230,12 @@ TEST_CASE("squalld: three replicas, linearizable reads on every node, one CAS wi
   CHECK(won.load() == 1);
   CHECK(refused.load() == 15);
   CHECK(other.load() == 0);
+
+  // A graceful stop leaves the group; the others go on without it.
+  CHECK(cluster.terminate(2) == 0);
+  REQUIRE(cluster.wait_view_size(0, 2, seconds(60)));
+  REQUIRE(status_of(Client{cluster.rest_port(1)}.put("after-leave", "v")) == 201);
+  CHECK(Client{cluster.rest_port(0)}.get("/v1/kv/after-leave")->body() == "v");
   CHECK(cluster.assertion_failures().empty());
 }
 
@@ -324,6 +331,42 @@ TEST_CASE("squalld: kill -9 and restart of each node under writes loses no ackno
     }
   }
   CHECK(missing == 0);
+  CHECK(cluster.assertion_failures().empty());
+}
+
+TEST_CASE("squalld: watch streams show durable writes in order and resume on another node") {
+  DaemonCluster cluster({3, 1, 3, {}});
+  require_started(cluster);
+  server::testing::SseClient watcher(cluster.rest_port(1));
+  auto opened = watcher.open("/v1/watch?prefix=w/");
+  REQUIRE(opened.has_value());
+  REQUIRE(opened->result_int() == 200);
+  const Client writer{cluster.rest_port(0)};
+  REQUIRE(status_of(writer.put("w/a", "1")) == 201);
+  REQUIRE(status_of(writer.put("w/b", "2")) == 201);
+  REQUIRE(status_of(writer.del("w/a")) == 200);
+  REQUIRE(status_of(writer.put("other", "x")) == 201);
+  REQUIRE(watcher.read_events(3));
+  const auto events = watcher.events();
+  REQUIRE(events.size() == 3);
+  CHECK(events[0].event == "put");
+  CHECK(events[1].event == "put");
+  CHECK(events[2].event == "delete");
+  auto first = nlohmann::json::parse(events[0].data);
+  CHECK(first["key"] == "w/a");
+  CHECK(first["value_base64"] == "MQ==");
+  CHECK(nlohmann::json::parse(events[1].data)["key"] == "w/b");
+
+  // The cursor of the first event, resumed on another node, yields exactly the rest.
+  server::testing::SseClient resumed(cluster.rest_port(2));
+  auto again = resumed.open("/v1/watch?prefix=w/", {{"Last-Event-ID", events[0].id}});
+  REQUIRE(again.has_value());
+  REQUIRE(again->result_int() == 200);
+  REQUIRE(resumed.read_events(2));
+  const auto rest = resumed.events();
+  REQUIRE(rest.size() == 2);
+  CHECK(rest[0].id == events[1].id);
+  CHECK(rest[1].id == events[2].id);
   CHECK(cluster.assertion_failures().empty());
 }
 

@@ -9,6 +9,8 @@ if(TARGET squalld)
   squall_test(test_daemon_e2e
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/daemon_e2e_test.cpp
             ${CMAKE_CURRENT_LIST_DIR}/daemon_cluster.cpp
+            ${PROJECT_SOURCE_DIR}/test/server/sse_client.cpp
+            ${PROJECT_SOURCE_DIR}/test/server/test_client.cpp
     LIBS Boost::boost nlohmann_json::nlohmann_json fmt::fmt Threads::Threads)
   target_compile_definitions(test_daemon_e2e PRIVATE SQUALLD_PATH="$<TARGET_FILE:squalld>")
   add_dependencies(test_daemon_e2e squalld)
