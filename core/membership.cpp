@@ -91,7 +91,8 @@ Status Membership::init() {
                                         options_.region);
   detector_ = std::make_unique<sst::FailureDetector>(
       *table_, detector_fields_, options_.heartbeat_ms, options_.failure_timeout_ms,
-      [this](std::size_t rank, const std::string&) { on_suspected(rank); });
+      [this](std::size_t rank, const std::string&) { on_suspected(rank); },
+      options_.first_heartbeat_timeout_ms);
   table_->set_overflow_callback([this](std::size_t rank) {
     detector_->suspect(rank, "its membership pushes stopped draining");
   });

@@ -81,6 +81,8 @@ struct MembershipOptions {
   std::uint16_t transport_tag = 0xFFFF;  // unique per transport (shard groups use shard ids)
   std::uint64_t heartbeat_ms = 100;
   std::uint64_t failure_timeout_ms = 1000;
+  // Wait for a member's first heartbeat (sst::FailureDetector); 0 = failure_timeout_ms.
+  std::uint64_t first_heartbeat_timeout_ms = 0;
   bool majority_rule = true;         // refuse views without a majority of this one
   // Members this node already suspected in the previous view and that are still in this one:
   // suspected from the start.

@@ -41,6 +41,40 @@ bool get_blob(ByteReader& reader, Bytes& blob) {
   return true;
 }
 
+void put_report(ByteWriter& writer, const RestartReport& report) {
+  writer.put_string(report.cluster);
+  writer.put(report.protocol);
+  put_member(writer, report.member);
+  put_blob(writer, report.last_view);
+  writer.put(static_cast<std::uint32_t>(report.shards.size()));
+  for (const ShardProgress& shard : report.shards) {
+    writer.put(shard.shard.value);
+    writer.put(shard.applied);
+  }
+}
+
+Result<MembershipMessage> get_report(ByteReader& reader) {
+  RestartReport report;
+  std::uint32_t count = 0;
+  if (!reader.get_string(report.cluster, kMaxClusterNameBytes) || !reader.get(report.protocol) ||
+      !get_member(reader, report.member) || !get_blob(reader, report.last_view) ||
+      !reader.get(count)) {
+    return corruption("malformed restart report");
+  }
+  if (count > kMaxReportedShards) {
+    return corruption(fmt::format("restart report names {} shards (at most {})", count,
+                                  kMaxReportedShards));
+  }
+  for (std::uint32_t i = 0; i < count; ++i) {
+    ShardProgress shard;
+    if (!reader.get(shard.shard.value) || !reader.get(shard.applied)) {
+      return corruption("malformed restart report");
+    }
+    report.shards.push_back(shard);
+  }
+  return MembershipMessage{std::move(report)};
+}
+
 MembershipKind kind_of(const MembershipMessage& message) {
   return std::visit(
       [](const auto& body) {
@@ -52,6 +86,7 @@ MembershipKind kind_of(const MembershipMessage& message) {
         if constexpr (std::is_same_v<T, Refused>) return MembershipKind::refused;
         if constexpr (std::is_same_v<T, LeaveRequest>) return MembershipKind::leave_request;
         if constexpr (std::is_same_v<T, LeaveDone>) return MembershipKind::leave_done;
+        if constexpr (std::is_same_v<T, RestartReport>) return MembershipKind::restart_report;
       },
       message);
 }
@@ -75,6 +110,8 @@ void put_body(ByteWriter& writer, const MembershipMessage& message) {
         } else if constexpr (std::is_same_v<T, LeaveRequest>) {
           writer.put_string(body.cluster);
           writer.put(body.node.value);
+        } else if constexpr (std::is_same_v<T, RestartReport>) {
+          put_report(writer, body);
         }
       },
       message);
@@ -121,6 +158,8 @@ Result<MembershipMessage> get_body(MembershipKind kind, ByteReader& reader) {
     }
     case MembershipKind::leave_done:
       return MembershipMessage{LeaveDone{}};
+    case MembershipKind::restart_report:
+      return get_report(reader);
   }
   return corruption(fmt::format("unknown membership message kind {}", static_cast<int>(kind)));
 }

@@ -15,10 +15,12 @@
 #include <span>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "common/bytes.hpp"
 #include "common/ids.hpp"
 #include "common/status.hpp"
+#include "common/version.hpp"
 #include "core/view.hpp"
 
 namespace squall::core {
@@ -41,6 +43,7 @@ enum class MembershipKind : std::uint16_t {
   refused = 5,
   leave_request = 6,
   leave_done = 7,
+  restart_report = 8,
 };
 
 struct JoinRequest {
@@ -88,8 +91,28 @@ struct LeaveDone {
   bool operator==(const LeaveDone&) const = default;
 };
 
-using MembershipMessage =
-    std::variant<JoinRequest, JoinAccepted, Redirect, Retry, Refused, LeaveRequest, LeaveDone>;
+// Total restart (docs/membership.md): a node that restarts with a logged view of several
+// members tells the members of that view what it holds. A member already running again
+// treats it as a join request.
+struct ShardProgress {
+  ShardId shard;
+  Version applied = 0;  // the last update its state machine holds
+  bool operator==(const ShardProgress&) const = default;
+};
+
+struct RestartReport {
+  std::string cluster;
+  std::uint32_t protocol = kMembershipProtocol;
+  Member member;
+  Bytes last_view;  // encode_view_record of the last view in its log
+  std::vector<ShardProgress> shards;  // the shards it served in that view
+  bool operator==(const RestartReport&) const = default;
+};
+
+inline constexpr std::size_t kMaxReportedShards = 1024;
+
+using MembershipMessage = std::variant<JoinRequest, JoinAccepted, Redirect, Retry, Refused,
+                                       LeaveRequest, LeaveDone, RestartReport>;
 
 Bytes encode_membership_message(const MembershipMessage& message);
 

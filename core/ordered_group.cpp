@@ -162,7 +162,8 @@ Status OrderedGroup::init() {
                                         tagged_transport_, options_.sst_region);
   detector_ = std::make_unique<sst::FailureDetector>(
       *table_, detector_fields_, options_.heartbeat_ms, options_.failure_timeout_ms,
-      [this](std::size_t rank, const std::string& reason) { on_suspected(rank, reason); });
+      [this](std::size_t rank, const std::string& reason) { on_suspected(rank, reason); },
+      options_.first_heartbeat_timeout_ms);
   smc_ = std::make_unique<sst::Smc>(
       *table_, smc_fields_,
       [this](std::size_t sender, std::uint64_t, std::span<const std::byte> message) {

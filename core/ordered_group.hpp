@@ -84,6 +84,8 @@ struct OrderedGroupOptions {
   std::uint64_t send_queue_bytes = 64ULL * 1024 * 1024;
   std::uint64_t heartbeat_ms = 100;
   std::uint64_t failure_timeout_ms = 1000;
+  // Wait for a member's first heartbeat (sst::FailureDetector); 0 = failure_timeout_ms.
+  std::uint64_t first_heartbeat_timeout_ms = 0;
   std::size_t max_persistence_waiters = 1 << 16;
   // Carried over from the previous view: the last delivered timestamp of the shard and its
   // persistence frontier (both 0 for the first view).

@@ -111,7 +111,6 @@ std::string format_ipv4(std::uint32_t address) {
 }
 
 Status validate_joiner(const Member& member) {
-  if (member.id.value == 0) return invalid_argument("node id 0 is reserved");
   if (!parse_ipv4(member.address.host)) {
     return invalid_argument(fmt::format("node {}: host '{}' is not an IPv4 literal", member.id,
                                         member.address.host));

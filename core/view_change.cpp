@@ -81,6 +81,7 @@ Status ViewManager::add_group(Epoch& epoch, ShardId shard, const Epoch* previous
   OrderedGroupOptions group_options = shard_group_options(view, shard, options_.self);
   group_options.heartbeat_ms = options_.heartbeat_ms;
   group_options.failure_timeout_ms = options_.failure_timeout_ms;
+  group_options.first_heartbeat_timeout_ms = options_.first_heartbeat_timeout_ms;
   // Synced: this replica held the shard's state through the previous view (or this is the
   // first view). Otherwise its state arrives by state transfer and delivery waits for it.
   bool synced = previous == nullptr && previous_view == nullptr;

@@ -78,6 +78,9 @@ struct ViewManagerOptions {
   // The shard groups use these detector settings too.
   std::uint64_t heartbeat_ms = 100;
   std::uint64_t failure_timeout_ms = 1000;
+  // The groups' wait for a member's first heartbeat in a new view (0 = failure_timeout_ms;
+  // set membership.first_heartbeat_timeout_ms too).
+  std::uint64_t first_heartbeat_timeout_ms = 0;
   std::size_t max_events_per_step = 4096;
   // The view before the first one given to create(), for a joiner (the view that admits it
   // comes with it from the leader): shards it serves are then pulled by state transfer from

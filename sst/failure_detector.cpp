@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/log.hpp"
 
 namespace squall::sst {
@@ -13,11 +15,14 @@ FailureDetectorFields add_failure_detector_fields(Schema& schema, std::size_t me
 
 FailureDetector::FailureDetector(Table& table, FailureDetectorFields fields,
                                  std::uint64_t heartbeat_ms, std::uint64_t failure_timeout_ms,
-                                 SuspicionCallback on_suspect)
+                                 SuspicionCallback on_suspect,
+                                 std::uint64_t first_heartbeat_timeout_ms)
     : table_(table),
       fields_(fields),
       heartbeat_us_(heartbeat_ms * 1000),
       failure_timeout_us_(failure_timeout_ms * 1000),
+      first_heartbeat_timeout_us_(
+          std::max(first_heartbeat_timeout_ms, failure_timeout_ms) * 1000),
       on_suspect_(std::move(on_suspect)),
       last_seen_(table.size(), 0),
       last_change_us_(table.size(), 0) {
@@ -51,7 +56,8 @@ void FailureDetector::check_progress(std::uint64_t now_us) {
     if (observed != last_seen_[rank]) {
       last_seen_[rank] = observed;
       last_change_us_[rank] = now_us;
-    } else if (now_us - last_change_us_[rank] > failure_timeout_us_) {
+    } else if (now_us - last_change_us_[rank] >
+               (observed == 0 ? first_heartbeat_timeout_us_ : failure_timeout_us_)) {
       suspect(rank, fmt::format("no heartbeat for {} ms", (now_us - last_change_us_[rank]) / 1000));
     }
   }

@@ -28,8 +28,12 @@ class FailureDetector {
  public:
   using SuspicionCallback = std::function<void(std::size_t rank, const std::string& reason)>;
 
+  // `first_heartbeat_timeout_ms` (0: failure_timeout_ms) bounds the wait for a peer's FIRST
+  // heartbeat: members install a view at different moments (a joiner sets up its transport
+  // after the others), so silence before a peer was ever heard is judged more leniently.
   FailureDetector(Table& table, FailureDetectorFields fields, std::uint64_t heartbeat_ms,
-                  std::uint64_t failure_timeout_ms, SuspicionCallback on_suspect);
+                  std::uint64_t failure_timeout_ms, SuspicionCallback on_suspect,
+                  std::uint64_t first_heartbeat_timeout_ms = 0);
 
   // Beats when a heartbeat period has passed, checks every peer's progress, spreads
   // suspicion. Call at least every heartbeat period.
@@ -49,6 +53,7 @@ class FailureDetector {
   FailureDetectorFields fields_;
   std::uint64_t heartbeat_us_;
   std::uint64_t failure_timeout_us_;
+  std::uint64_t first_heartbeat_timeout_us_;
   SuspicionCallback on_suspect_;
   bool started_ = false;
   std::uint64_t last_beat_us_ = 0;

@@ -25,7 +25,9 @@ std::vector<MembershipMessage> samples() {
           Retry{"a view change is under way"},
           Refused{"wrong cluster"},
           LeaveRequest{"prod", NodeId{3}},
-          LeaveDone{}};
+          LeaveDone{},
+          RestartReport{"prod", kMembershipProtocol, sample_member(), Bytes(20, std::byte{5}),
+                        {{ShardId{0}, 42}, {ShardId{3}, (7ULL << 32) | 9}}}};
 }
 
 TEST_CASE("membership messages round-trip", "[membership_wire]") {

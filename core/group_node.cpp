@@ -1,0 +1,295 @@
+#include "core/group_node.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "common/log.hpp"
+#include "core/group_node_impl.hpp"
+
+namespace squall::core {
+namespace {
+
+// How often the thread-safe status snapshot is refreshed when nothing is installed.
+constexpr std::uint64_t kStatusPeriodUs = 5000;
+// The progress thread's idle wait between steps (a post() wakes it at once).
+constexpr auto kIdleWait = std::chrono::microseconds(50);
+
+std::shared_ptr<spdlog::logger> log() { return logger("group"); }
+
+std::string_view provider_name(config::Provider provider) {
+  return provider == config::Provider::verbs ? "verbs" : "tcp";
+}
+
+}  // namespace
+
+std::string_view name(GroupPhase phase) {
+  switch (phase) {
+    case GroupPhase::joining: return "joining";
+    case GroupPhase::running: return "running";
+    case GroupPhase::changing: return "changing";
+    case GroupPhase::stopped: return "stopped";
+  }
+  return "unknown";
+}
+
+GroupNode::Impl::Impl(const config::Config& config, StateMachineFactory machines,
+                      GroupNodeCallbacks callbacks)
+    : config_(config),
+      machines_(std::move(machines)),
+      callbacks_(std::move(callbacks)),
+      clock_(system_clock_) {
+  self_.id = config.node.id;
+  self_.address = fabric::PeerAddress{config.node.address, config.ports.fabric};
+  self_.membership_port = config.ports.membership;
+  std::string rest_host = config.rest.listen.host;
+  if (rest_host == "0.0.0.0" || rest_host == "::" || rest_host.empty()) {
+    rest_host = config.node.address;
+  }
+  self_.rest = fabric::PeerAddress{rest_host, config.rest.listen.port};
+  status_.cluster = config.cluster.name;
+  status_.self = config.node.id;
+}
+
+GroupNode::Impl::~Impl() = default;
+
+Status GroupNode::Impl::open() {
+  std::error_code error;
+  std::filesystem::create_directories(config_.node.data_dir, error);
+  if (error) {
+    return io_error(fmt::format("data dir {}: {}", config_.node.data_dir, error.message()));
+  }
+  auto log = FileViewLog::open(config_.node.data_dir + "/views.log");
+  if (!log.is_ok()) return log.status();
+  log_ = std::move(log).value();
+  auto listener = fabric::BootstrapListener::start(config_.node.address, config_.ports.fabric);
+  if (!listener.is_ok()) return listener.status();
+  listener_ = std::move(listener).value();
+  return start_membership_service();
+}
+
+ViewManagerOptions GroupNode::Impl::manager_options() const {
+  ViewManagerOptions options;
+  options.self = self_.id;
+  options.membership.region = kMembershipRegion;
+  options.membership.heartbeat_ms = config_.timeouts.heartbeat_ms;
+  options.membership.failure_timeout_ms = config_.timeouts.failure_timeout_ms;
+  options.heartbeat_ms = config_.timeouts.heartbeat_ms;
+  options.failure_timeout_ms = config_.timeouts.failure_timeout_ms;
+  // Members install a view at different moments; a joiner also sets up its transport first.
+  options.first_heartbeat_timeout_ms =
+      std::max<std::uint64_t>(config_.timeouts.failure_timeout_ms * 4, 5000);
+  options.membership.first_heartbeat_timeout_ms = options.first_heartbeat_timeout_ms;
+  return options;
+}
+
+Result<fabric::Transport*> GroupNode::Impl::transport_for(const View& view) {
+  fabric::LibfabricOptions options;
+  options.node_id = self_.id;
+  options.provider = std::string(provider_name(config_.transport.provider));
+  options.domain = config_.transport.domain;
+  options.bootstrap_host = config_.node.address;
+  options.tx_depth = config_.transport.tx_depth;
+  options.rx_depth = config_.transport.rx_depth;
+  options.max_message_bytes = static_cast<std::uint32_t>(config_.transport.max_message_bytes);
+  options.max_peers = static_cast<std::uint32_t>(std::max<std::size_t>(view.size(), 2));
+  options.max_regions = 2 * config_.layout.shards + 2;
+  options.connect_timeout_ms =
+      std::max(config_.timeouts.join_timeout_ms, config_.timeouts.failure_timeout_ms * 4);
+  options.channel = view.id().value;
+  options.listener = listener_;
+  auto created = fabric::LibfabricTransport::create(options);
+  if (!created.is_ok()) return created.status();
+  fabric::LibfabricTransport* raw = created->get();
+  transports_[view.id().value] = std::move(created).value();
+  return static_cast<fabric::Transport*>(raw);
+}
+
+void GroupNode::Impl::configure(OrderedGroupOptions& options) {
+  const config::MulticastConfig& multicast = config_.multicast;
+  options.sst_region = 2 * options.shard.value + 1;
+  options.window = multicast.window;
+  options.smc_payload_bytes = multicast.smc_payload_bytes;
+  options.heartbeat_ms = config_.timeouts.heartbeat_ms;
+  options.failure_timeout_ms = config_.timeouts.failure_timeout_ms;
+  if (multicast.max_payload_bytes > options.max_small_payload_bytes()) {
+    LargeMessageOptions large;
+    large.region = 2 * options.shard.value + 2;
+    large.group_id = options.shard.value;
+    large.block_size_bytes = multicast.rdmc_block_bytes;
+    large.max_payload_bytes = multicast.max_payload_bytes;
+    switch (multicast.rdmc_algorithm) {
+      case config::RdmcAlgorithm::binomial_pipeline:
+        large.algorithm = rdmc::Algorithm::binomial_pipeline;
+        break;
+      case config::RdmcAlgorithm::chain: large.algorithm = rdmc::Algorithm::chain; break;
+      case config::RdmcAlgorithm::sequential: large.algorithm = rdmc::Algorithm::sequential; break;
+      case config::RdmcAlgorithm::tree: large.algorithm = rdmc::Algorithm::tree; break;
+    }
+    options.large = large;
+  }
+}
+
+void GroupNode::Impl::installed(const View& view) {
+  if (current_view_ && current_view_->id() != view.id()) previous_view_ = current_view_;
+  current_view_ = view;
+  log()->info("installed view {} with {} member(s){}", view.id().value, view.size(),
+              view.under_replicated().empty() ? "" : " (some shards under-replicated)");
+  answer_joiners(view);
+  if (callbacks_.installed) callbacks_.installed(view);
+  // The first install happens inside ViewManager::create(): install_first() publishes then.
+  if (manager_) publish_status(true);
+}
+
+void GroupNode::Impl::retire(ViewId view) { to_close_.push_back(view.value); }
+
+void GroupNode::Impl::stopped(const std::string& reason) { halt(reason); }
+
+void GroupNode::Impl::persisted(ShardId shard, Version frontier) {
+  if (callbacks_.persisted) callbacks_.persisted(shard, frontier);
+}
+
+void GroupNode::Impl::halt(const std::string& reason) {
+  if (stopped_) return;
+  stopped_ = true;
+  stop_reason_ = reason;
+  log()->warn("this node left the group: {}", reason);
+  for (auto& [id, reply] : pending_joins_) reply(Retry{"the contacted member stopped"});
+  pending_joins_.clear();
+  if (callbacks_.stopped) callbacks_.stopped(reason);
+  publish_status(true);
+}
+
+Status GroupNode::Impl::install_first(const View& view, std::optional<View> previous) {
+  ViewManagerOptions options = manager_options();
+  options.previous = previous;
+  previous_view_ = std::move(previous);
+  auto manager = ViewManager::create(view, options, *this, clock_, *log_);
+  if (!manager.is_ok()) return manager.status();
+  manager_ = std::move(manager).value();
+  publish_status(true);
+  return Status::ok();
+}
+
+void GroupNode::Impl::run_tasks() {
+  std::deque<std::function<void()>> tasks;
+  {
+    std::lock_guard lock(mutex_);
+    tasks.swap(tasks_);
+  }
+  for (auto& task : tasks) task();
+}
+
+void GroupNode::Impl::run() {
+  while (!stopping_.load()) {
+    run_tasks();
+    if (manager_ && !stopped_) {
+      manager_->step(system_clock_.monotonic_us());
+      if (manager_->state() == ViewManagerState::stopped) halt(manager_->stop_reason());
+    }
+    for (std::uint32_t view : to_close_) transports_.erase(view);
+    to_close_.clear();
+    publish_status(false);
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, kIdleWait, [this] { return !tasks_.empty() || stopping_.load(); });
+  }
+  run_tasks();
+}
+
+void GroupNode::Impl::publish_status(bool force) {
+  std::uint64_t now_us = system_clock_.monotonic_us();
+  if (!force && now_us - last_status_us_ < kStatusPeriodUs) return;
+  last_status_us_ = now_us;
+  GroupStatus status;
+  status.cluster = config_.cluster.name;
+  status.self = self_.id;
+  status.stop_reason = stop_reason_;
+  if (stopped_) {
+    status.phase = GroupPhase::stopped;
+  } else if (!manager_) {
+    status.phase = GroupPhase::joining;
+  } else {
+    status.phase = manager_->state() == ViewManagerState::running ? GroupPhase::running
+                                                                  : GroupPhase::changing;
+  }
+  if (manager_) {
+    const View& view = manager_->view();
+    const Membership& membership = manager_->membership();
+    status.view = view.id();
+    status.leader = view.member(membership.leader_rank()).id;
+    for (const Member& member : view.members()) {
+      status.members.push_back({member, membership.suspected(member.id)});
+    }
+    for (std::uint32_t shard = 0; shard < view.layout().shards; ++shard) {
+      GroupShardStatus entry{ShardId{shard}, view.shard_members(ShardId{shard}), 0, 0};
+      if (OrderedGroup* group = manager_->group(ShardId{shard})) {
+        entry.delivered_version = group->delivered_version();
+        entry.persisted_version = group->persisted_frontier();
+      }
+      status.shards.push_back(std::move(entry));
+    }
+    status.under_replicated = view.under_replicated();
+    status.own_shards = view.shards_of(self_.id);
+    status.majority = !stopped_ && membership.state() != MembershipState::stopped;
+    status.views_installed = manager_->views_installed();
+  }
+  std::lock_guard lock(mutex_);
+  status_ = std::move(status);
+}
+
+// ---- GroupNode ----
+
+Result<std::unique_ptr<GroupNode>> GroupNode::start(const config::Config& config,
+                                                    StateMachineFactory machines,
+                                                    GroupNodeCallbacks callbacks) {
+  auto impl = std::make_unique<Impl>(config, std::move(machines), std::move(callbacks));
+  SQUALL_TRY(impl->open());
+  Impl* raw = impl.get();
+  raw->progress_ = std::thread([raw] { raw->run(); });
+  raw->joiner_ = std::thread([raw] { raw->begin(); });
+  return std::unique_ptr<GroupNode>(new GroupNode(std::move(impl)));
+}
+
+GroupNode::GroupNode(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+GroupNode::~GroupNode() { stop(); }
+
+Status GroupNode::post(std::function<void()> task) { return impl_->post_task(std::move(task)); }
+
+const View* GroupNode::view() const {
+  return impl_->manager_ ? &impl_->manager_->view() : nullptr;
+}
+
+OrderedGroup* GroupNode::group(ShardId shard) {
+  if (!impl_->manager_ || impl_->stopped_) return nullptr;
+  if (impl_->manager_->state() != ViewManagerState::running) return nullptr;
+  return impl_->manager_->group(shard);
+}
+
+HybridLogicalClock& GroupNode::clock() { return impl_->clock_; }
+
+GroupStatus GroupNode::status() const {
+  std::lock_guard lock(impl_->mutex_);
+  return impl_->status_;
+}
+
+void GroupNode::stop() {
+  if (!impl_) return;
+  {
+    std::lock_guard lock(impl_->mutex_);
+    if (impl_->stopping_.exchange(true)) return;
+  }
+  impl_->wake_.notify_all();
+  if (impl_->joiner_.joinable()) impl_->joiner_.join();
+  if (impl_->progress_.joinable()) impl_->progress_.join();
+  // The progress thread is gone: nothing answers joiners any more; then close everything.
+  impl_->pending_joins_.clear();
+  impl_->service_.reset();
+  impl_->manager_.reset();
+  impl_->transports_.clear();
+  impl_->listener_.reset();
+}
+
+}  // namespace squall::core
