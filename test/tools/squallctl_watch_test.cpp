@@ -37,6 +37,11 @@ class ScriptedWatchServer {
   ~ScriptedWatchServer() { server_->stop(); }
 
   std::uint16_t port() const { return server_->port(); }
+  // The next `count` requests are answered 503.
+  void refuse(int count) {
+    std::lock_guard lock(mutex_);
+    refusals_ = count;
+  }
   std::vector<std::string> targets() const {
     std::lock_guard lock(mutex_);
     return targets_;
@@ -64,6 +69,14 @@ class ScriptedWatchServer {
     {
       std::lock_guard lock(mutex_);
       targets_.push_back(target);
+      if (refusals_ > 0) {
+        --refusals_;
+        server::HttpResponse busy{http::status::service_unavailable, 11};
+        busy.set(http::field::content_type, "application/json");
+        busy.set(http::field::retry_after, "1");
+        busy.body() = R"({"error":"unavailable","message":"not serving watches yet"})";
+        return busy;
+      }
     }
     int start = 0;
     const std::size_t cursor = target.find("cursor=");
@@ -87,6 +100,7 @@ class ScriptedWatchServer {
 
   mutable std::mutex mutex_;
   std::vector<std::string> targets_;  // GUARDED_BY(mutex_)
+  int refusals_ = 0;                  // GUARDED_BY(mutex_)
   std::unique_ptr<server::HttpServer> server_;
 };
 
@@ -142,6 +156,25 @@ TEST_CASE("squallctl watch: a cursor older than history is exit 1 and a dead ser
   REQUIRE(ctl({"watch", "--prefix", "p", "k"}).code == kExitUsage);
   REQUIRE(ctl({"watch", "k", "--start", "later"}).code == kExitUsage);
   REQUIRE(ctl({"watch", "k", "--start", "now", "--cursor", "3"}).code == kExitUsage);
+}
+
+}  // namespace squall::ctl::testing
+
+namespace squall::ctl::testing {
+
+TEST_CASE("squallctl watch retries a 503 and reports it once") {
+  ScriptedWatchServer server;
+  server.refuse(3);
+  const CtlRun watch = ctl({"--endpoints", endpoint(server.port()), "watch", "k", "--start",
+                            "oldest", "--count", "1"});
+  CAPTURE(watch.err);
+  REQUIRE(watch.code == kExitOk);
+  REQUIRE(watch.out.rfind("put k1 version 1", 0) == 0);
+  const std::string reason = "503 unavailable: not serving watches yet; retrying";
+  const std::size_t first = watch.err.find(reason);
+  REQUIRE(first != std::string::npos);
+  REQUIRE(watch.err.find(reason, first + 1) == std::string::npos);
+  REQUIRE(server.targets().size() == 4);
 }
 
 }  // namespace squall::ctl::testing

@@ -76,6 +76,9 @@ class HttpClient {
 
   // The endpoint requests go to first, as "host:port".
   std::string current_endpoint() const;
+  // Makes the next request start with the endpoint after the current one (for a caller
+  // that got an answer it should not wait out on this endpoint, e.g. a 503).
+  void skip_current() { current_ = (current_ + 1) % endpoints_.size(); }
   const std::vector<config::HostPort>& endpoints() const { return endpoints_; }
 
   static constexpr std::uint64_t max_body_bytes = 64ULL << 20;

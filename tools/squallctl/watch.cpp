@@ -124,8 +124,18 @@ bool print_event(Context& context, const SseEvent& event) {
 struct WatchState {
   SseParser parser;
   std::uint64_t printed = 0;
-  int exit_code = -1;  // set when the watch must end
+  int exit_code = -1;        // set when the watch must end
+  std::string retry_reason;  // why the last attempt got no stream (a 503), else empty
 };
+
+// "<endpoint>: 503 unavailable: <message>" for a 503 answer.
+std::string unavailable_reason(const HttpReply& head) {
+  const json body = json::parse(head.body, nullptr, false);
+  const std::string message =
+      body.is_object() ? body.value("message", std::string()) : std::string();
+  return fmt::format("{}: 503 unavailable{}{}", head.endpoint, message.empty() ? "" : ": ",
+                     message);
+}
 
 // One connection: reads events until the stream ends. Sets state.exit_code when the watch
 // is over (count reached, an error answer that a retry cannot fix, a malformed stream).
@@ -138,7 +148,12 @@ Result<StreamEnd> watch_once(Context& context, const WatchOptions& options, Watc
       connected = true;
       return true;
     }
-    if (head.status != 503) state.exit_code = report_error(context, head);
+    if (head.status != 503) {
+      state.exit_code = report_error(context, head);
+    } else {
+      state.retry_reason = unavailable_reason(head);
+      context.client.skip_current();  // another node may serve it
+    }
     return false;
   };
   handlers.on_data = [&](std::string_view bytes) {
@@ -158,6 +173,7 @@ Result<StreamEnd> watch_once(Context& context, const WatchOptions& options, Watc
     return ok;
   };
   state.parser.reset();
+  state.retry_reason.clear();
   return context.client.stream(watch_target(options, state.parser.last_id().empty()
                                                          ? options.cursor.value_or("")
                                                          : state.parser.last_id()),
@@ -171,7 +187,8 @@ int cmd_watch(Context& context, const WatchOptions& options) {
   WatchState state;
   auto retry_deadline = Clock::now() + std::chrono::milliseconds(options.retry_timeout_ms);
   auto backoff = std::chrono::milliseconds(100);
-  Status last_failure = unavailable("the stream ended");
+  std::string reason;
+  std::string reported;  // the last reason printed: a repeated one is not printed again
   while (true) {
     bool connected = false;
     auto ended = watch_once(context, options, state, connected);
@@ -181,17 +198,18 @@ int cmd_watch(Context& context, const WatchOptions& options) {
       retry_deadline = Clock::now() + std::chrono::milliseconds(options.retry_timeout_ms);
       backoff = std::chrono::milliseconds(100);
     }
-    if (!ended.is_ok()) last_failure = ended.status();
+    reason = !ended.is_ok()                ? ended.status().message()
+             : !state.retry_reason.empty() ? state.retry_reason
+                                           : "the stream ended";
     if (Clock::now() >= retry_deadline) {
-      context.err << "squallctl: watch: giving up reconnecting: " << last_failure.message()
-                  << "\n";
+      context.err << "squallctl: watch: giving up reconnecting: " << reason << "\n";
       return kExitUnavailable;
     }
-    if (ended.is_ok()) {
-      context.err << "squallctl: watch: the stream ended; resuming"
-                  << (state.parser.last_id().empty() ? "" : " after the last event") << "\n";
-    } else {
-      context.err << "squallctl: watch: " << ended.status().message() << "; retrying\n";
+    if (reason != reported || connected) {
+      context.err << "squallctl: watch: " << reason
+                  << (state.parser.last_id().empty() ? "; retrying\n"
+                                                     : "; resuming after the last event\n");
+      reported = reason;
     }
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
