@@ -182,9 +182,12 @@ int cmd_list(Context& context, const ListOptions& options) {
     if (reply->status != 200) return report_error(context, *reply);
     auto body = parse_json(*reply);
     if (!body.is_ok()) return report_error(context, body.status());
+    const std::size_t before = items.size();
     for (auto& item : (*body)["items"]) items.push_back(std::move(item));
     next = (*body)["next"];
     if (next.is_string()) start_after = next.get<std::string>();
+    // An empty page cannot make progress; the contract never sends one with a `next`.
+    if (items.size() == before) break;
   } while (next.is_string() && (options.all || items.size() < options.limit));
   if (context.json) {
     context.out << json{{"items", items}, {"next", next}}.dump() << "\n";
@@ -211,8 +214,10 @@ int cmd_history(Context& context, const HistoryOptions& options) {
     if (reply->status != 200) return report_error(context, *reply);
     auto body = parse_json(*reply);
     if (!body.is_ok()) return report_error(context, body.status());
+    const std::size_t before = versions.size();
     for (auto& version : (*body)["versions"]) versions.push_back(std::move(version));
     next = (*body)["next"];
+    if (versions.size() == before) break;  // no progress (see cmd_list)
   } while (next.is_number() && versions.size() < options.limit);
   if (context.json) {
     context.out << json{{"key", options.key}, {"versions", versions}, {"next", next}}.dump()
