@@ -139,6 +139,7 @@ Status Node::open_replicas() {
     if (!replica) return replica.status().with_context(fmt::format("shard {}", i));
     SQUALL_TRY(hub_->add_shard(ShardId{i}, replica.value()->applied_version(), nullptr));
     replicas_.emplace(ShardId{i}, std::move(replica).value());
+    persisted_[ShardId{i}].store(0);
   }
   return Status::ok();
 }
@@ -181,10 +182,12 @@ Status Node::start_group() {
   core::GroupNodeCallbacks callbacks;
   callbacks.installed = [this](const core::View& view) {
     view_id_.store(view.id().value);
+    view_members_.store(view.size());
     backend_->on_installed();
   };
   callbacks.persisted = [this](ShardId shard, Version frontier) {
     hub_->frontier(shard, frontier);
+    persisted_.at(shard).store(frontier);
     backend_->on_persisted(shard, frontier);
   };
   callbacks.stopped = [this](const std::string& reason) {
@@ -240,11 +243,18 @@ Result<ClusterInfo> Node::cluster_info() const {
 void Node::register_gauges() {
   metrics_.gauge_callback("squall_view_id", "Id of the installed view", {},
                           [this] { return static_cast<double>(view_id_.load()); });
+  metrics_.gauge_callback("squall_view_members", "Members of the installed view", {},
+                          [this] { return static_cast<double>(view_members_.load()); });
   for (auto& [shard, replica] : replicas_) {
     ShardReplica* raw = replica.get();
+    const std::atomic<Version>* frontier = &persisted_.at(shard);
     const Labels labels{{"shard", std::to_string(shard.value)}};
-    metrics_.gauge_callback("squall_delivered_version", "Last version applied on this replica",
-                            labels, [raw] { return static_cast<double>(raw->delivered_version()); });
+    metrics_.gauge_callback(
+        "squall_delivered_version", "Last version applied on this replica", labels,
+        [raw] { return static_cast<double>(raw->delivered_version()); });
+    metrics_.gauge_callback(
+        "squall_persisted_version", "The shard's persistence frontier (this node serving it)",
+        labels, [frontier] { return static_cast<double>(frontier->load()); });
   }
   metrics_.gauge_callback("squall_requests_in_flight", "Backend requests not yet answered", {},
                           [this] { return static_cast<double>(backend_->in_flight()); });

@@ -86,6 +86,9 @@ class Node {
   std::atomic<bool> leaving_{false};
   bool shut_down_ = false;
   std::atomic<std::uint32_t> view_id_{0};
+  std::atomic<std::size_t> view_members_{0};
+  // Per shard, the persistence frontier last reported (entries made before the group starts).
+  std::map<ShardId, std::atomic<Version>> persisted_;
 };
 
 }  // namespace squall::server

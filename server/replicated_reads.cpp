@@ -118,7 +118,8 @@ void ReplicatedBackend::cluster_info(Callback<ClusterInfo> done) {
 }
 
 void ReplicatedBackend::enqueue_read(ShardId shard, Consistency consistency, ReadPoint at,
-                                     std::function<void(ReadPoint)> serve, std::function<void(Status)> fail) {
+                                     std::function<void(ReadPoint)> serve,
+                                     std::function<void(Status)> fail) {
   ShardState& state = shard_state(shard);
   if (state.replica == nullptr) {
     return fail(unavailable(fmt::format("shard {} is not open on this node", shard)));
