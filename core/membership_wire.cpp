@@ -41,7 +41,7 @@ bool get_blob(ByteReader& reader, Bytes& blob) {
   return true;
 }
 
-void put_report(ByteWriter& writer, const RestartReport& report) {
+void put_report(ByteWriter& writer, const RestartRequest& report) {
   writer.put_string(report.cluster);
   writer.put(report.protocol);
   put_member(writer, report.member);
@@ -54,21 +54,21 @@ void put_report(ByteWriter& writer, const RestartReport& report) {
 }
 
 Result<MembershipMessage> get_report(ByteReader& reader) {
-  RestartReport report;
+  RestartRequest report;
   std::uint32_t count = 0;
   if (!reader.get_string(report.cluster, kMaxClusterNameBytes) || !reader.get(report.protocol) ||
       !get_member(reader, report.member) || !get_blob(reader, report.last_view) ||
       !reader.get(count)) {
-    return corruption("malformed restart report");
+    return corruption("malformed restart request");
   }
   if (count > kMaxReportedShards) {
-    return corruption(fmt::format("restart report names {} shards (at most {})", count,
+    return corruption(fmt::format("restart request names {} shards (at most {})", count,
                                   kMaxReportedShards));
   }
   for (std::uint32_t i = 0; i < count; ++i) {
     ShardProgress shard;
     if (!reader.get(shard.shard.value) || !reader.get(shard.applied)) {
-      return corruption("malformed restart report");
+      return corruption("malformed restart request");
     }
     report.shards.push_back(shard);
   }
@@ -86,7 +86,7 @@ MembershipKind kind_of(const MembershipMessage& message) {
         if constexpr (std::is_same_v<T, Refused>) return MembershipKind::refused;
         if constexpr (std::is_same_v<T, LeaveRequest>) return MembershipKind::leave_request;
         if constexpr (std::is_same_v<T, LeaveDone>) return MembershipKind::leave_done;
-        if constexpr (std::is_same_v<T, RestartReport>) return MembershipKind::restart_report;
+        if constexpr (std::is_same_v<T, RestartRequest>) return MembershipKind::restart_request;
       },
       message);
 }
@@ -102,6 +102,11 @@ void put_body(ByteWriter& writer, const MembershipMessage& message) {
         } else if constexpr (std::is_same_v<T, JoinAccepted>) {
           put_blob(writer, body.view);
           put_blob(writer, body.previous);
+          writer.put(static_cast<std::uint32_t>(body.sources.size()));
+          for (const ShardSource& source : body.sources) {
+            writer.put(source.shard.value);
+            writer.put(source.source.value);
+          }
         } else if constexpr (std::is_same_v<T, Redirect>) {
           writer.put_string(body.host);
           writer.put(body.port);
@@ -110,7 +115,7 @@ void put_body(ByteWriter& writer, const MembershipMessage& message) {
         } else if constexpr (std::is_same_v<T, LeaveRequest>) {
           writer.put_string(body.cluster);
           writer.put(body.node.value);
-        } else if constexpr (std::is_same_v<T, RestartReport>) {
+        } else if constexpr (std::is_same_v<T, RestartRequest>) {
           put_report(writer, body);
         }
       },
@@ -129,8 +134,17 @@ Result<MembershipMessage> get_body(MembershipKind kind, ByteReader& reader) {
     }
     case MembershipKind::join_accepted: {
       JoinAccepted accepted;
-      if (!get_blob(reader, accepted.view) || !get_blob(reader, accepted.previous)) {
+      std::uint32_t sources = 0;
+      if (!get_blob(reader, accepted.view) || !get_blob(reader, accepted.previous) ||
+          !reader.get(sources) || sources > kMaxReportedShards) {
         return corruption("malformed join acceptance");
+      }
+      for (std::uint32_t i = 0; i < sources; ++i) {
+        ShardSource source;
+        if (!reader.get(source.shard.value) || !reader.get(source.source.value)) {
+          return corruption("malformed join acceptance");
+        }
+        accepted.sources.push_back(source);
       }
       return MembershipMessage{std::move(accepted)};
     }
@@ -158,7 +172,7 @@ Result<MembershipMessage> get_body(MembershipKind kind, ByteReader& reader) {
     }
     case MembershipKind::leave_done:
       return MembershipMessage{LeaveDone{}};
-    case MembershipKind::restart_report:
+    case MembershipKind::restart_request:
       return get_report(reader);
   }
   return corruption(fmt::format("unknown membership message kind {}", static_cast<int>(kind)));

@@ -43,7 +43,7 @@ enum class MembershipKind : std::uint16_t {
   refused = 5,
   leave_request = 6,
   leave_done = 7,
-  restart_report = 8,
+  restart_request = 8,
 };
 
 struct JoinRequest {
@@ -55,9 +55,18 @@ struct JoinRequest {
 
 // The view that admits the joiner, and the one before it (the joiner needs both: the
 // assignment of the first depends on the second; state transfer finds its sources there).
+struct ShardSource {
+  ShardId shard;
+  NodeId source;
+  bool operator==(const ShardSource&) const = default;
+};
+
 struct JoinAccepted {
   Bytes view;      // encode_view_record
   Bytes previous;  // encode_view_record; empty when `view` is the first
+  // After a total restart: per shard, the member whose log every other member of the shard
+  // catches up from (empty for an ordinary join).
+  std::vector<ShardSource> sources;
   bool operator==(const JoinAccepted&) const = default;
 };
 
@@ -100,19 +109,19 @@ struct ShardProgress {
   bool operator==(const ShardProgress&) const = default;
 };
 
-struct RestartReport {
+struct RestartRequest {
   std::string cluster;
   std::uint32_t protocol = kMembershipProtocol;
   Member member;
   Bytes last_view;  // encode_view_record of the last view in its log
   std::vector<ShardProgress> shards;  // the shards it served in that view
-  bool operator==(const RestartReport&) const = default;
+  bool operator==(const RestartRequest&) const = default;
 };
 
 inline constexpr std::size_t kMaxReportedShards = 1024;
 
 using MembershipMessage = std::variant<JoinRequest, JoinAccepted, Redirect, Retry, Refused,
-                                       LeaveRequest, LeaveDone, RestartReport>;
+                                       LeaveRequest, LeaveDone, RestartRequest>;
 
 Bytes encode_membership_message(const MembershipMessage& message);
 

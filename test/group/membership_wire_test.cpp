@@ -19,14 +19,16 @@ Member sample_member() {
 
 std::vector<MembershipMessage> samples() {
   return {JoinRequest{"prod", kMembershipProtocol, sample_member()},
-          JoinAccepted{Bytes(40, std::byte{0x11}), Bytes(12, std::byte{0x22})},
-          JoinAccepted{Bytes(3, std::byte{0x33}), {}},
+          JoinAccepted{Bytes(40, std::byte{0x11}), Bytes(12, std::byte{0x22}), {}},
+          JoinAccepted{Bytes(3, std::byte{0x33}), {}, {}},
+          JoinAccepted{Bytes(3, std::byte{0x33}), Bytes(2, std::byte{1}),
+                       {{ShardId{0}, NodeId{2}}, {ShardId{1}, NodeId{0}}}},
           Redirect{"10.0.0.1", 23580},
           Retry{"a view change is under way"},
           Refused{"wrong cluster"},
           LeaveRequest{"prod", NodeId{3}},
           LeaveDone{},
-          RestartReport{"prod", kMembershipProtocol, sample_member(), Bytes(20, std::byte{5}),
+          RestartRequest{"prod", kMembershipProtocol, sample_member(), Bytes(20, std::byte{5}),
                         {{ShardId{0}, 42}, {ShardId{3}, (7ULL << 32) | 9}}}};
 }
 
