@@ -138,12 +138,13 @@ void DaemonCluster::write_config(std::size_t i) {
       // loaded machine (2 shared cores) from suspecting live nodes.
       "timeouts:\n  heartbeat_ms: 100\n  failure_timeout_ms: 4000\n"
       "  join_timeout_ms: 30000\n  request_timeout_ms: 10000\n"
-      "layout:\n  shards: {}\n  replicas_per_shard: {}\n"
       "rest:\n  listen: \"127.0.0.1:{}\"\n"
-      "logging:\n  level: info\n",
+      "logging:\n  level: info\n"
+      "layout:\n  shards: {}\n  replicas_per_shard: {}\n",
       i + 1, directory_, i + 1, membership_ports_[0], membership_ports_[i],
-      state_transfer_ports_[i], fabric_ports_[i], layout_.shards, layout_.replicas,
-      rest_ports_[i]);
+      state_transfer_ports_[i], fabric_ports_[i], rest_ports_[i], layout_.shards,
+      layout_.replicas);
+  for (const std::string& line : layout_.layout_yaml) out << "  " << line << "\n";
   for (const std::string& line : layout_.extra_yaml) out << line << "\n";
 }
 

@@ -33,6 +33,7 @@ struct ClusterLayout {
   std::uint32_t shards = 1;
   std::uint32_t replicas = 3;
   std::vector<std::string> extra_yaml;  // lines appended to every node's config
+  std::vector<std::string> layout_yaml;  // lines appended inside its `layout:` section
 };
 
 class DaemonCluster {

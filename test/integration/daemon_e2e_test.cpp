@@ -80,7 +80,7 @@ struct NotifySocket {
 }  // namespace
 
 TEST_CASE("squalld --check-config prints ok or the positioned error") {
-  DaemonCluster cluster({1, 1, 1, {}});
+  DaemonCluster cluster({1, 1, 1, {}, {}});
   const std::string out = cluster.directory() + "/check.txt";
   const std::string good = fmt::format("{} --check-config {} > {} 2>/dev/null", squalld_path(),
                                        cluster.config_path(0), out);
@@ -106,7 +106,9 @@ TEST_CASE("squalld --check-config prints ok or the positioned error") {
 }
 
 TEST_CASE("squalld: one node serves the REST contract and restarts with its data") {
-  DaemonCluster cluster({1, 1, 1, {"limits:", "  max_value_bytes: 4096"}});
+  DaemonCluster cluster({1, 1, 1, {"limits:", "  max_value_bytes: 4096"},
+                         {"pools:", "  - prefix: \"short/\"", "    retention:",
+                          "      max_versions: 1"}});
   NotifySocket notify(cluster.directory() + "/notify.sock");
   cluster.start(0, {"NOTIFY_SOCKET=" + notify.path});
   REQUIRE(cluster.wait_ready(0, seconds(60)));
@@ -174,6 +176,14 @@ TEST_CASE("squalld: one node serves the REST contract and restarts with its data
     CHECK(status_of(node.get("/v1/kv?limit=20000")) == 400);
     CHECK(status_of(node.put("big", std::string(5000, 'x'))) == 413);
     CHECK(status_of(node.get("/v1/history/never")) == 404);
+    auto kept = node.put("short/k", "a");
+    REQUIRE(status_of(kept) == 201);
+    // Only durable versions count toward the limit: once "b" is acknowledged (durable),
+    // writing "c" discards "a".
+    REQUIRE(status_of(node.put("short/k", "b")) == 200);
+    REQUIRE(status_of(node.put("short/k", "c")) == 200);
+    const auto old_version = json_of(kept)["version"].get<std::uint64_t>();
+    CHECK(status_of(node.get(fmt::format("/v1/kv/short/k?version={}", old_version))) == 410);
     CHECK(status_of(node.get("/v1/kv/users/42?version=abc")) == 400);
     CHECK(status_of(node.get("/healthz")) == 200);
     auto cluster_info = json_of(node.get("/v1/cluster"));
@@ -193,7 +203,7 @@ TEST_CASE("squalld: one node serves the REST contract and restarts with its data
 }
 
 TEST_CASE("squalld: three replicas, linearizable reads on every node, one CAS winner") {
-  DaemonCluster cluster({3, 1, 3, {}});
+  DaemonCluster cluster({3, 1, 3, {}, {}});
   require_started(cluster);
   for (int round = 0; round < 5; ++round) {
     const Client writer{cluster.rest_port(round % 3)};
@@ -240,7 +250,7 @@ TEST_CASE("squalld: three replicas, linearizable reads on every node, one CAS wi
 }
 
 TEST_CASE("squalld: a node that does not serve the shard forwards to one that does") {
-  DaemonCluster cluster({3, 1, 2, {}});
+  DaemonCluster cluster({3, 1, 2, {}, {}});
   require_started(cluster);
   auto info = json_of(Client{cluster.rest_port(0)}.get("/v1/cluster"));
   std::vector<std::uint32_t> members = info["shards"][0]["members"];
@@ -275,7 +285,7 @@ TEST_CASE("squalld: a node that does not serve the shard forwards to one that do
 }
 
 TEST_CASE("squalld: kill -9 and restart of each node under writes loses no acknowledged write") {
-  DaemonCluster cluster({3, 1, 3, {}});
+  DaemonCluster cluster({3, 1, 3, {}, {}});
   require_started(cluster);
   std::mutex mutex;
   std::map<std::string, std::string> acknowledged;
@@ -335,7 +345,7 @@ TEST_CASE("squalld: kill -9 and restart of each node under writes loses no ackno
 }
 
 TEST_CASE("squalld: watch streams show durable writes in order and resume on another node") {
-  DaemonCluster cluster({3, 1, 3, {}});
+  DaemonCluster cluster({3, 1, 3, {}, {}});
   require_started(cluster);
   server::testing::SseClient watcher(cluster.rest_port(1));
   auto opened = watcher.open("/v1/watch?prefix=w/");
