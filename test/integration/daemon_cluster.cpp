@@ -177,6 +177,12 @@ void DaemonCluster::start(std::size_t i, const std::vector<std::string>& environ
 bool DaemonCluster::wait_ready(std::size_t i, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (pids_[i] <= 0) return false;
+    if (waitpid(pids_[i], &status, WNOHANG) == pids_[i]) {  // it exited: not coming up
+      pids_[i] = -1;
+      return false;
+    }
     auto answer = http_call(rest_ports_[i], http::verb::get, "/readyz", {}, {},
                             std::chrono::seconds(2));
     if (status_of(answer) == 200) return true;

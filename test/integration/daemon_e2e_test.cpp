@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -281,6 +282,31 @@ TEST_CASE("squalld: a node that does not serve the shard forwards to one that do
   CHECK(status_of(outside.del("far/key")) == 404);
   auto metrics = outside.get("/metrics");
   CHECK(metrics->body().find("squall_forwarded_requests_total 0") == std::string::npos);
+  CHECK(cluster.assertion_failures().empty());
+}
+
+TEST_CASE("squalld: three shards on three nodes route and forward every key") {
+  DaemonCluster cluster({3, 3, 2,
+                         {"limits:", "  max_value_bytes: 1048576", "multicast:",
+                          "  max_payload_bytes: 2097152"},
+                         {}});
+  require_started(cluster);
+  auto info = json_of(Client{cluster.rest_port(0)}.get("/v1/cluster"));
+  REQUIRE(info["shards"].size() == 3);
+  std::set<std::uint32_t> shards_seen;
+  for (int k = 0; k < 24; ++k) {
+    const Client writer{cluster.rest_port(static_cast<std::size_t>(k) % 3)};
+    const std::string key = fmt::format("spread/{}", k);
+    auto written = writer.put(key, std::to_string(k));
+    REQUIRE(status_of(written) == 201);
+    shards_seen.insert(json_of(written)["shard"].get<std::uint32_t>());
+    for (std::size_t i = 0; i < 3; ++i) {
+      auto read = Client{cluster.rest_port(i)}.get("/v1/kv/" + key);
+      REQUIRE(status_of(read) == 200);
+      CHECK(read->body() == std::to_string(k));
+    }
+  }
+  CHECK(shards_seen.size() == 3);
   CHECK(cluster.assertion_failures().empty());
 }
 
