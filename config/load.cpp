@@ -3,8 +3,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
 
 #include "config/detail.hpp"
 
@@ -40,10 +42,48 @@ std::string mark_text(std::string_view source, const YAML::Mark& mark) {
   return fmt::format("{}:{}:{}", source, mark.line + 1, mark.column + 1);
 }
 
+// Counts documents and ignores their content. yaml-cpp 0.7's LoadAll loops forever, allocating
+// a null document per turn, on text such as "," (its issue #1040; found by fuzz/fuzz_config):
+// the parser reports a new document without consuming anything. Counting first, with a bound,
+// tells such text apart; LoadAll runs the same parser, so it ends whenever the count did.
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& /*mark*/) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+constexpr std::size_t kMaxDocuments = 64;
+
+// Throws YAML::Exception as LoadAll does.
+bool too_many_documents(const std::string& text) {
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  DocumentCounter counter;
+  for (std::size_t documents = 0; parser.HandleNextDocument(counter);) {
+    if (++documents > kMaxDocuments) return true;
+  }
+  return false;
+}
+
 // The single YAML document of `text`, as a map (an empty document is an empty map).
 Result<YAML::Node> parse_document(std::string_view text, std::string_view source) {
   std::vector<YAML::Node> documents;
   try {
+    if (too_many_documents(std::string(text))) {
+      return invalid_argument(fmt::format("{}: more than {} YAML documents (or text yaml-cpp "
+                                          "cannot parse); a configuration is one document",
+                                          source, kMaxDocuments));
+    }
     documents = YAML::LoadAll(std::string(text));
   } catch (const YAML::Exception& e) {
     return invalid_argument(fmt::format("{}: malformed YAML: {}", mark_text(source, e.mark),
