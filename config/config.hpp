@@ -51,6 +51,11 @@ std::string_view name(Storage storage);
 
 struct ClusterConfig {
   std::string name = "squall";  // 1-64 characters of [A-Za-z0-9._-]
+  // File holding the cluster's shared secret (at least 16 bytes after trimming whitespace).
+  // Set: every membership message is authenticated with it (HMAC-SHA256), and nodes without
+  // it cannot join, leave or restart the group. Unset: messages carry a MAC under the empty
+  // key (integrity only). docs/security.md.
+  std::optional<std::string> secret_file;
   bool operator==(const ClusterConfig&) const = default;
 };
 

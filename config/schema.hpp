@@ -92,6 +92,7 @@ inline constexpr EnumTable<Storage> kStorages{kStorageNames, {}};
 template <typename V>
 void describe(V& v, ClusterConfig& c) {
   v.text("name", c.name, Text::name, Presence::optional);
+  v.text("secret_file", c.secret_file, Text::path, Presence::optional);
 }
 
 template <typename V>

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "common/log.hpp"
 #include "core/group_node_impl.hpp"
@@ -21,6 +23,22 @@ std::shared_ptr<spdlog::logger> log() { return logger("group"); }
 
 std::string_view provider_name(config::Provider provider) {
   return provider == config::Provider::verbs ? "verbs" : "tcp";
+}
+
+// The cluster secret: the file's content without surrounding whitespace, at least 16 bytes.
+Result<std::string> read_secret(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return io_error(fmt::format("cluster.secret_file {}: cannot read it", path));
+  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const char* space = " \t\r\n";
+  secret.erase(0, secret.find_first_not_of(space));
+  secret.erase(secret.find_last_not_of(space) + 1);
+  if (secret.size() < 16) {
+    return invalid_argument(fmt::format(
+        "cluster.secret_file {}: the secret has {} bytes; at least 16 are required", path,
+        secret.size()));
+  }
+  return secret;
 }
 
 }  // namespace
@@ -64,6 +82,11 @@ Status GroupNode::Impl::open() {
   auto log = FileViewLog::open(config_.node.data_dir + "/views.log");
   if (!log.is_ok()) return log.status();
   log_ = std::move(log).value();
+  if (config_.cluster.secret_file) {
+    auto secret = read_secret(*config_.cluster.secret_file);
+    if (!secret.is_ok()) return secret.status();
+    secret_ = std::move(secret).value();
+  }
   auto listener = fabric::BootstrapListener::start(config_.node.address, config_.ports.fabric);
   if (!listener.is_ok()) return listener.status();
   listener_ = std::move(listener).value();

@@ -70,6 +70,7 @@ struct GroupNode::Impl final : ViewHost {
   StateMachineFactory machines_;
   GroupNodeCallbacks callbacks_;
   Member self_;
+  std::string secret_;  // the cluster secret (empty: none configured)
   SystemClock system_clock_;
   HybridLogicalClock clock_;
   std::unique_ptr<FileViewLog> log_;

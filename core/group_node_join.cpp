@@ -45,6 +45,7 @@ Status GroupNode::Impl::start_membership_service() {
   options.host = config_.node.address;
   options.port = config_.ports.membership;
   options.reply_timeout_ms = config_.timeouts.join_timeout_ms;
+  options.secret = secret_;
   auto service = MembershipService::start(
       options, [this](MembershipMessage request, MembershipService::Reply reply) {
         on_request(std::move(request), std::move(reply));
@@ -120,7 +121,12 @@ void GroupNode::Impl::join_loop() {
     fabric::PeerAddress target = redirect ? *redirect : candidates[next++ % candidates.size()];
     redirect.reset();
     auto reply = membership_call(target.host, target.port, request,
-                                 milliseconds(config_.timeouts.join_timeout_ms));
+                                 milliseconds(config_.timeouts.join_timeout_ms), secret_);
+    if (reply.status().code() == Code::corruption) {
+      post_halt(fmt::format("join via {}:{}: {}", target.host, target.port,
+                            reply.status().message()));
+      return;
+    }
     if (!reply.is_ok()) {
       last_problem = reply.status().to_string();
       log()->debug("join via {}:{}: {}", target.host, target.port, last_problem);
@@ -348,7 +354,7 @@ bool GroupNode::Impl::propose_leave(std::optional<fabric::PeerAddress>& target,
   auto remaining = std::chrono::duration_cast<milliseconds>(deadline - steady_clock::now());
   auto reply = membership_call(target->host, target->port,
                                LeaveRequest{config_.cluster.name, self_.id},
-                               std::max(remaining, milliseconds(1)));
+                               std::max(remaining, milliseconds(1)), secret_);
   if (reply.is_ok()) {
     if (std::holds_alternative<LeaveDone>(*reply)) return true;
     if (auto* to = std::get_if<Redirect>(&*reply)) {

@@ -100,8 +100,9 @@ void Session::start() {
 }
 
 void Session::read_body(std::uint32_t length) {
-  frame_.resize(kMembershipHeaderBytes + length);
-  asio::async_read(socket_, asio::buffer(frame_.data() + kMembershipHeaderBytes, length),
+  std::size_t rest = length + kMembershipMacBytes;
+  frame_.resize(kMembershipHeaderBytes + rest);
+  asio::async_read(socket_, asio::buffer(frame_.data() + kMembershipHeaderBytes, rest),
                    [self = shared_from_this()](boost::system::error_code error, std::size_t) {
                      if (error) return self->close();
                      self->deliver();
@@ -109,10 +110,14 @@ void Session::read_body(std::uint32_t length) {
 }
 
 void Session::deliver() {
-  Result<MembershipMessage> request = decode_membership_message(frame_);
+  Result<MembershipMessage> request =
+      decode_membership_message(frame_, service_->options().secret);
   if (!request.is_ok()) {
     service_->refuse(request.status().to_string());
-    return close();
+    logger("membership")->warn("membership request refused: {}", request.status().message());
+    // A whole frame arrived: say why (the peer logs it; a wrong secret cannot verify the
+    // reply either, and reports exactly that).
+    return reply(Refused{request.status().message()});
   }
   arm(service_->options().reply_timeout_ms);
   std::weak_ptr<Session> weak = shared_from_this();
@@ -123,7 +128,8 @@ void Session::deliver() {
 
 void Session::reply(const MembershipMessage& message) {
   if (replied_.exchange(true)) return;
-  auto frame = std::make_shared<Bytes>(encode_membership_message(message));
+  auto frame =
+      std::make_shared<Bytes>(encode_membership_message(message, service_->options().secret));
   asio::post(socket_.get_executor(), [self = shared_from_this(), frame] {
     asio::async_write(self->socket_, asio::buffer(*frame),
                       [self, frame](boost::system::error_code, std::size_t) { self->close(); });
@@ -194,7 +200,8 @@ std::uint64_t MembershipService::refused() const { return impl_->refused_.load()
 
 Result<MembershipMessage> membership_call(const std::string& host, std::uint16_t port,
                                           const MembershipMessage& request,
-                                          std::chrono::milliseconds timeout) {
+                                          std::chrono::milliseconds timeout,
+                                          std::string_view secret) {
   asio::io_context io;
   tcp::socket socket(io);
   boost::system::error_code error;
@@ -202,7 +209,7 @@ Result<MembershipMessage> membership_call(const std::string& host, std::uint16_t
   if (error) {
     return invalid_argument(fmt::format("membership host '{}': {}", host, error.message()));
   }
-  Bytes out = encode_membership_message(request);
+  Bytes out = encode_membership_message(request, secret);
   Bytes in(kMembershipHeaderBytes);
   Status outcome(Code::timed_out,
                  fmt::format("no reply from {}:{} within {} ms", host, port, timeout.count()));
@@ -227,8 +234,9 @@ Result<MembershipMessage> membership_call(const std::string& host, std::uint16_t
           outcome = length.status();
           return;
         }
-        in.resize(kMembershipHeaderBytes + *length);
-        asio::async_read(socket, asio::buffer(in.data() + kMembershipHeaderBytes, *length),
+        std::size_t rest = *length + kMembershipMacBytes;
+        in.resize(kMembershipHeaderBytes + rest);
+        asio::async_read(socket, asio::buffer(in.data() + kMembershipHeaderBytes, rest),
                          [&](boost::system::error_code body, std::size_t) {
                            outcome = body ? unavailable(fmt::format("{}:{} closed: {}", host, port,
                                                                     body.message()))
@@ -239,7 +247,7 @@ Result<MembershipMessage> membership_call(const std::string& host, std::uint16_t
   });
   io.run_for(timeout);
   if (!outcome.is_ok()) return outcome;
-  return decode_membership_message(in);
+  return decode_membership_message(in, secret);
 }
 
 }  // namespace squall::core

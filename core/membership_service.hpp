@@ -29,6 +29,8 @@ struct MembershipServiceOptions {
   std::uint32_t max_connections = 256;
   // How long a pending reply may take before the connection is closed unanswered.
   std::uint32_t reply_timeout_ms = 30000;
+  // The cluster secret: requests must be authenticated with it, replies are (wire header).
+  std::string secret;
 };
 
 class MembershipService {
@@ -59,6 +61,7 @@ class MembershipService {
 // timed_out, corruption (a malformed reply) — each with the reason.
 Result<MembershipMessage> membership_call(const std::string& host, std::uint16_t port,
                                           const MembershipMessage& request,
-                                          std::chrono::milliseconds timeout);
+                                          std::chrono::milliseconds timeout,
+                                          std::string_view secret = {});
 
 }  // namespace squall::core

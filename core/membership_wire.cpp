@@ -2,14 +2,38 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <type_traits>
 
 #include "common/crc32c.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 namespace squall::core {
 namespace {
 
 constexpr std::size_t kMaxHostNameBytes = 255;
+
+}  // namespace
+
+MembershipMac membership_mac(std::span<const std::byte> data, std::string_view secret) {
+  MembershipMac mac{};
+  std::size_t length = 0;
+  // OpenSSL refuses a null key pointer even for an empty key.
+  static const unsigned char kEmpty = 0;
+  const unsigned char* key = secret.empty()
+                                 ? &kEmpty
+                                 : reinterpret_cast<const unsigned char*>(secret.data());
+  unsigned char* out = EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key, secret.size(),
+                                 reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+                                 reinterpret_cast<unsigned char*>(mac.data()), mac.size(),
+                                 &length);
+  SQUALL_ASSERT(out != nullptr && length == mac.size(), "HMAC-SHA256 failed");
+  return mac;
+}
+
+namespace {
 
 void put_member(ByteWriter& writer, const Member& member) {
   writer.put(member.id.value);
@@ -180,7 +204,7 @@ Result<MembershipMessage> get_body(MembershipKind kind, ByteReader& reader) {
 
 }  // namespace
 
-Bytes encode_membership_message(const MembershipMessage& message) {
+Bytes encode_membership_message(const MembershipMessage& message, std::string_view secret) {
   Bytes body;
   ByteWriter body_writer(body);
   put_body(body_writer, message);
@@ -193,6 +217,8 @@ Bytes encode_membership_message(const MembershipMessage& message) {
   writer.put(static_cast<std::uint32_t>(body.size()));
   writer.put(crc32c(body));
   writer.put_bytes(body);
+  MembershipMac mac = membership_mac(frame, secret);
+  writer.put_bytes(mac);
   return frame;
 }
 
@@ -219,15 +245,24 @@ Result<std::uint32_t> decode_membership_header(std::span<const std::byte> header
   return length;
 }
 
-Result<MembershipMessage> decode_membership_message(std::span<const std::byte> frame) {
+Result<MembershipMessage> decode_membership_message(std::span<const std::byte> frame,
+                                                    std::string_view secret) {
   if (frame.size() < kMembershipHeaderBytes) return corruption("truncated membership header");
   Result<std::uint32_t> length = decode_membership_header(frame.first(kMembershipHeaderBytes));
   if (!length.is_ok()) return length.status();
-  std::span<const std::byte> body = frame.subspan(kMembershipHeaderBytes);
-  if (body.size() != *length) {
-    return corruption(fmt::format("membership body is {} bytes, header says {}", body.size(),
-                                  *length));
+  std::size_t expected_bytes = kMembershipHeaderBytes + *length + kMembershipMacBytes;
+  if (frame.size() != expected_bytes) {
+    return corruption(fmt::format("membership frame is {} bytes, its header says {}",
+                                  frame.size(), expected_bytes));
   }
+  std::span<const std::byte> sealed = frame.first(frame.size() - kMembershipMacBytes);
+  MembershipMac expected = membership_mac(sealed, secret);
+  if (CRYPTO_memcmp(expected.data(), frame.data() + sealed.size(), kMembershipMacBytes) != 0) {
+    return corruption(
+        "membership message authentication failed (another cluster secret, or a secret "
+        "configured on one side only)");
+  }
+  std::span<const std::byte> body = sealed.subspan(kMembershipHeaderBytes);
   ByteReader header(frame);
   std::uint32_t skip32 = 0;
   std::uint16_t skip16 = 0;

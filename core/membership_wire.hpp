@@ -5,15 +5,20 @@
 // Frame (integers little-endian):
 //   header = magic:u32 version:u16 kind:u16 body_length:u32 body_crc32c:u32   (16 bytes)
 //   body   = depends on kind (below); strings are u32 length + bytes, bounded per field.
+//   mac    = HMAC-SHA256(cluster secret, header || body)                        (32 bytes)
+// The MAC authenticates members to each other (cluster.secret_file); without a secret it is
+// computed under the empty key, so a node with a secret and one without refuse each other.
 // A decoder refuses (invalid_argument / corruption, with the reason) anything that is not
 // exactly one well-formed message within the limits; it never reads out of bounds.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -28,6 +33,7 @@ namespace squall::core {
 inline constexpr std::uint32_t kMembershipMagic = 0x4D535153;  // "SQSM" little-endian
 inline constexpr std::uint16_t kMembershipWireVersion = 1;
 inline constexpr std::size_t kMembershipHeaderBytes = 16;
+inline constexpr std::size_t kMembershipMacBytes = 32;
 inline constexpr std::uint32_t kMaxMembershipBodyBytes = 1U << 20;
 inline constexpr std::size_t kMaxReasonBytes = 1024;
 inline constexpr std::size_t kMaxClusterNameBytes = 64;
@@ -123,11 +129,19 @@ inline constexpr std::size_t kMaxReportedShards = 1024;
 using MembershipMessage = std::variant<JoinRequest, JoinAccepted, Redirect, Retry, Refused,
                                        LeaveRequest, LeaveDone, RestartRequest>;
 
-Bytes encode_membership_message(const MembershipMessage& message);
+using MembershipMac = std::array<std::byte, kMembershipMacBytes>;
+// HMAC-SHA256 of `sealed` (a frame's header and body) under `secret`.
+MembershipMac membership_mac(std::span<const std::byte> sealed, std::string_view secret);
 
-// The body length announced by a header, after checking magic, version and bounds.
+// `secret`: the cluster's shared secret (empty when none is configured).
+Bytes encode_membership_message(const MembershipMessage& message, std::string_view secret = {});
+
+// The body length announced by a header, after checking magic, version and bounds. The
+// frame is header + body_length + kMembershipMacBytes bytes long.
 Result<std::uint32_t> decode_membership_header(std::span<const std::byte> header);
-// One whole frame (header + body).
-Result<MembershipMessage> decode_membership_message(std::span<const std::byte> frame);
+// One whole frame (header + body + MAC). corruption "authentication failed" when the MAC does
+// not verify under `secret` (another cluster secret, or a secret on one side only).
+Result<MembershipMessage> decode_membership_message(std::span<const std::byte> frame,
+                                                    std::string_view secret = {});
 
 }  // namespace squall::core

@@ -44,20 +44,28 @@ GroupCluster::~GroupCluster() {
   std::filesystem::remove_all(root_, ignored);
 }
 
-std::string GroupCluster::render(std::uint32_t id, const std::string& cluster_name) const {
+std::string GroupCluster::render(std::uint32_t id, const std::string& cluster_name,
+                                 const std::string& secret) const {
   std::uint16_t base = static_cast<std::uint16_t>(base_port_ + 20 * id);
+  std::string secret_line;
+  if (!secret.empty()) {
+    std::string path = fmt::format("{}/secret{}", root_, id);
+    std::ofstream(path) << secret << "\n";
+    secret_line = fmt::format("  secret_file: \"{}\"\n", path);
+  }
   return fmt::format(
-      "cluster:\n  name: {}\nnode:\n  id: {}\n  data_dir: \"{}/node{}\"\n"
+      "cluster:\n  name: {}\n{}node:\n  id: {}\n  data_dir: \"{}/node{}\"\n"
       "  address: 127.0.0.1\ncontact:\n  address: 127.0.0.1\n  port: {}\n"
       "ports:\n  membership: {}\n  state_transfer: {}\n  fabric: {}\n"
       "timeouts:\n  heartbeat_ms: 20\n  failure_timeout_ms: 600\n  join_timeout_ms: 20000\n"
       "rest:\n  listen: \"127.0.0.1:{}\"\nlogging:\n  level: {}\n{}",
-      cluster_name, id, root_, id, base_port_, base, base + 1, base + 2, base + 3, log_level(), extra_);
+      cluster_name, secret_line, id, root_, id, base_port_, base, base + 1, base + 2, base + 3, log_level(), extra_);
 }
 
-void GroupCluster::start(std::uint32_t id, const std::string& cluster_name) {
+void GroupCluster::start(std::uint32_t id, const std::string& cluster_name,
+                         const std::string& secret) {
   std::string path = fmt::format("{}/node{}.yaml", root_, id);
-  std::ofstream(path) << render(id, cluster_name);
+  std::ofstream(path) << render(id, cluster_name, secret);
   auto child = integration::ChildProcess::spawn({SQUALL_GROUP_NODE_PATH, "--config", path});
   if (!child.is_ok()) throw std::runtime_error(child.status().to_string());
   processes_[id] = std::move(child).value();

@@ -25,8 +25,10 @@ class GroupCluster {
   explicit GroupCluster(std::string extra = "");
   ~GroupCluster();
 
-  // Starts node `id` (contact: node 0); `cluster_name` overrides the cluster's name.
-  void start(std::uint32_t id, const std::string& cluster_name = "groupt");
+  // Starts node `id` (contact: node 0); `cluster_name` overrides the cluster's name; a
+  // non-empty `secret` goes to the node's cluster.secret_file.
+  void start(std::uint32_t id, const std::string& cluster_name = "groupt",
+             const std::string& secret = "");
   void kill(std::uint32_t id, int signal_number);
   bool running(std::uint32_t id) const;
   integration::ChildProcess& process(std::uint32_t id) { return *processes_.at(id); }
@@ -49,7 +51,8 @@ class GroupCluster {
  private:
   void drain(std::uint64_t wait_ms);
   void consume(std::uint32_t id, const std::string& line);
-  std::string render(std::uint32_t id, const std::string& cluster_name) const;
+  std::string render(std::uint32_t id, const std::string& cluster_name,
+                     const std::string& secret) const;
 
   std::string extra_;
   std::string root_;

@@ -109,5 +109,26 @@ TEST_CASE("a joiner of another cluster is refused and the group is undisturbed",
   require_identical(cluster.await_logs({0, 1, 2}, 0, 20, 60000), 20);
 }
 
+TEST_CASE("a joiner without the cluster secret is refused, clearly, on both sides",
+          "[group_cluster]") {
+  GroupCluster cluster;
+  const std::string secret = "correct horse battery staple";
+  cluster.start(0, "groupt", secret);
+  REQUIRE(cluster.await_view({0}, {0}, kViewWaitMs));
+  cluster.start(1, "groupt", secret);
+  REQUIRE(cluster.await_view({0, 1}, {0, 1}, kViewWaitMs));
+  cluster.start(2, "groupt", "a different secret, long enough");
+  cluster.start(3);  // no secret at all
+  for (std::uint32_t intruder : {2U, 3U}) {
+    REQUIRE(cluster.await([&] { return cluster.state(intruder).stopped.has_value(); },
+                          kViewWaitMs));
+    INFO(*cluster.state(intruder).stopped);
+    CHECK(cluster.state(intruder).stopped->find("authentication failed") != std::string::npos);
+  }
+  CHECK(cluster.state(0).members.size() == 2);
+  cluster.command(1, "send 0 25");
+  require_identical(cluster.await_logs({0, 1}, 0, 25, 60000), 25);
+}
+
 }  // namespace
 }  // namespace squall::testing

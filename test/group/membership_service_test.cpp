@@ -92,5 +92,24 @@ TEST_CASE("junk connections are refused and the service keeps answering",
   CHECK(std::holds_alternative<Retry>(*reply));
 }
 
+TEST_CASE("a client with another cluster secret is refused, and learns why",
+          "[membership_service]") {
+  MembershipServiceOptions options;
+  options.secret = "the-cluster-secret-0123";
+  auto service = start_echo(options);
+  auto right = membership_call("127.0.0.1", service->port(), LeaveRequest{"c", NodeId{1}},
+                               milliseconds(5000), options.secret);
+  REQUIRE(right.is_ok());
+  CHECK(std::holds_alternative<Retry>(*right));
+  for (std::string_view secret : {std::string_view{}, std::string_view{"wrong-secret-0123456"}}) {
+    auto wrong = membership_call("127.0.0.1", service->port(), LeaveRequest{"c", NodeId{1}},
+                                 milliseconds(5000), secret);
+    REQUIRE_FALSE(wrong.is_ok());
+    CHECK(wrong.status().code() == Code::corruption);
+    CHECK(wrong.status().message().find("authentication failed") != std::string::npos);
+  }
+  CHECK(service->refused() == 2);
+}
+
 }  // namespace
 }  // namespace squall::core

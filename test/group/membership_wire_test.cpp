@@ -70,12 +70,26 @@ TEST_CASE("bad magic, version, length and CRC are refused with a reason",
             .status()
             .message()
             .find("exceeds") != std::string::npos);
-  Bytes bad_crc = frame;
-  bad_crc.back() ^= std::byte{0x40};
-  CHECK(decode_membership_message(bad_crc).status().message().find("CRC") != std::string::npos);
+  Bytes bad_body = frame;
+  bad_body[kMembershipHeaderBytes] ^= std::byte{0x40};
+  CHECK(decode_membership_message(bad_body).status().message().find("authentication") !=
+        std::string::npos);
 }
 
-// Re-seals a frame whose body was changed, so the decoder reaches the body checks.
+TEST_CASE("frames are authenticated with the cluster secret", "[membership_wire]") {
+  Bytes frame = encode_membership_message(LeaveRequest{"prod", NodeId{2}}, "s3cret-s3cret-s3cret");
+  CHECK(decode_membership_message(frame, "s3cret-s3cret-s3cret").is_ok());
+  for (std::string_view other : {"", "s3cret-s3cret-s3creT", "another secret entirely"}) {
+    auto decoded = decode_membership_message(frame, other);
+    REQUIRE_FALSE(decoded.is_ok());
+    CHECK(decoded.status().message().find("authentication failed") != std::string::npos);
+  }
+  Bytes open_frame = encode_membership_message(LeaveDone{});
+  CHECK_FALSE(decode_membership_message(open_frame, "s3cret-s3cret-s3cret").is_ok());
+}
+
+// Re-seals a frame (without its MAC) whose body was changed — length, CRC and MAC — so the
+// decoder reaches the body checks.
 void reseal(Bytes& frame) {
   std::span<const std::byte> body = std::span(frame).subspan(kMembershipHeaderBytes);
   std::uint32_t length = static_cast<std::uint32_t>(body.size());
@@ -84,6 +98,8 @@ void reseal(Bytes& frame) {
     frame[8 + i] = static_cast<std::byte>(length >> (8 * i));
     frame[12 + i] = static_cast<std::byte>(crc >> (8 * i));
   }
+  MembershipMac mac = membership_mac(frame, {});
+  frame.insert(frame.end(), mac.begin(), mac.end());
 }
 
 TEST_CASE("random corruption of sealed bodies never crashes the decoder",
@@ -92,6 +108,7 @@ TEST_CASE("random corruption of sealed bodies never crashes the decoder",
   int refused = 0;
   for (const MembershipMessage& message : samples()) {
     Bytes frame = encode_membership_message(message);
+    frame.resize(frame.size() - kMembershipMacBytes);
     for (int round = 0; round < 500; ++round) {
       Bytes mutated = frame;
       if (mutated.size() == kMembershipHeaderBytes) break;
@@ -108,7 +125,9 @@ TEST_CASE("random corruption of sealed bodies never crashes the decoder",
 
 TEST_CASE("unknown kinds are refused", "[membership_wire]") {
   Bytes frame = encode_membership_message(LeaveDone{});
+  frame.resize(frame.size() - kMembershipMacBytes);
   frame[6] = std::byte{99};
+  reseal(frame);
   CHECK(decode_membership_message(frame).status().message().find("unknown") !=
         std::string::npos);
 }
