@@ -139,13 +139,13 @@ void DaemonCluster::write_config(std::size_t i) {
       "timeouts:\n  heartbeat_ms: 100\n  failure_timeout_ms: 4000\n"
       "  join_timeout_ms: 30000\n  request_timeout_ms: 10000\n"
       "rest:\n  listen: \"127.0.0.1:{}\"\n"
-      "logging:\n  level: info\n"
       "layout:\n  shards: {}\n  replicas_per_shard: {}\n",
       i + 1, directory_, i + 1, membership_ports_[0], membership_ports_[i],
       state_transfer_ports_[i], fabric_ports_[i], rest_ports_[i], layout_.shards,
       layout_.replicas);
   for (const std::string& line : layout_.layout_yaml) out << "  " << line << "\n";
   for (const std::string& line : layout_.extra_yaml) out << line << "\n";
+  out << "logging:\n  level: info\n";  // last: tests may append logging keys
 }
 
 void DaemonCluster::start(std::size_t i, const std::vector<std::string>& environment) {
@@ -225,6 +225,10 @@ void DaemonCluster::kill9(std::size_t i) {
   int status = 0;
   waitpid(pids_[i], &status, 0);
   pids_[i] = -1;
+}
+
+void DaemonCluster::signal(std::size_t i, int signal_number) {
+  if (pids_[i] > 0) kill(pids_[i], signal_number);
 }
 
 int DaemonCluster::terminate(std::size_t i, std::chrono::milliseconds timeout) {

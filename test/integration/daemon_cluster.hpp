@@ -54,6 +54,8 @@ class DaemonCluster {
   void kill9(std::size_t i);
   // SIGTERM and wait; the exit status (or -1 when it did not exit within the timeout).
   int terminate(std::size_t i, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Sends `signal` to node i (when it runs).
+  void signal(std::size_t i, int signal_number);
   bool running(std::size_t i) const { return pids_.at(i) > 0; }
 
   std::size_t size() const { return layout_.nodes; }
