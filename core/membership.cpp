@@ -30,7 +30,24 @@ Status MembershipOptions::validate() const {
 
 sst::RowRange Membership::Fields::counters() const {
   std::size_t begin = num_changes.offset;
-  return {begin, decision.offset + sizeof(std::uint64_t) - begin};
+  return {begin, voters.offset + sizeof(std::uint64_t) - begin};
+}
+
+bool majority_of(const QuorumCount& count, VoterStage stage) {
+  SQUALL_ASSERT(count.live <= count.members && count.carried <= count.members &&
+                    count.carried_live <= count.carried && count.carried_live <= count.live,
+                "inconsistent quorum count");
+  bool of_carried = count.carried_live * 2 > count.carried;
+  bool of_all = count.live * 2 > count.members;
+  switch (stage) {
+    case VoterStage::carried:
+      return of_carried;
+    case VoterStage::joint:
+      return of_carried && of_all;
+    case VoterStage::all:
+      return of_all;
+  }
+  return false;
 }
 
 Result<std::unique_ptr<Membership>> Membership::create(const View& view, NodeId self,
@@ -79,6 +96,7 @@ Status Membership::init() {
   fields_.num_committed = schema_.scalar<std::uint64_t>("num_committed");
   fields_.wedged = schema_.scalar<std::uint64_t>("wedged");
   fields_.decision = schema_.scalar<std::uint64_t>("decision");
+  fields_.voters = schema_.scalar<std::uint64_t>("voters");
 
   std::size_t bytes = sst::Table::memory_bytes(schema_, members);
   memory_.reset(static_cast<std::byte*>(
@@ -115,6 +133,7 @@ void Membership::step(std::uint64_t now_us) {
        (!pending_joins_.empty() && leader_rank() == rank_))) {
     state_ = MembershipState::changing;
   }
+  if (state_ == MembershipState::running) advance_voters();
   if (state_ == MembershipState::changing) check_minority();
   if (state_ == MembershipState::changing) {
     std::size_t leader = leader_rank();
@@ -267,11 +286,66 @@ void Membership::stop(std::string reason) {
 
 void Membership::check_minority() {
   if (!options_.majority_rule) return;
-  std::size_t live_count = view_.size() - detector_->suspected_count();
-  if (live_count * 2 <= view_.size()) {
-    stop(fmt::format("minority: {} of {} members of view {} reachable", live_count,
-                     view_.size(), view_.id()));
+  std::vector<bool> live_set(view_.size());
+  for (std::size_t rank = 0; rank < view_.size(); ++rank) live_set[rank] = live(rank);
+  if (!quorum(live_set)) {
+    std::size_t live_count = view_.size() - detector_->suspected_count();
+    stop(fmt::format("minority: {} of {} members of view {} reachable (voter stage {})",
+                     live_count, view_.size(), view_.id(),
+                     static_cast<int>(voter_stage())));
   }
+}
+
+bool Membership::carried(std::size_t rank) const {
+  const std::vector<NodeId>& joiners = options_.joiners;
+  return std::find(joiners.begin(), joiners.end(), view_.member(rank).id) == joiners.end();
+}
+
+VoterStage Membership::voter_stage() const {
+  if (options_.joiners.empty()) return VoterStage::all;
+  std::uint64_t stage = read(rank_, fields_.voters);
+  return stage >= 2 ? VoterStage::all : static_cast<VoterStage>(stage);
+}
+
+bool Membership::quorum(const std::vector<bool>& in_set) const {
+  QuorumCount count;
+  count.members = view_.size();
+  for (std::size_t rank = 0; rank < view_.size(); ++rank) {
+    bool is_carried = carried(rank);
+    count.carried += is_carried ? 1 : 0;
+    count.live += in_set[rank] ? 1 : 0;
+    count.carried_live += is_carried && in_set[rank] ? 1 : 0;
+  }
+  return majority_of(count, voter_stage());
+}
+
+void Membership::advance_voters() {
+  // Only while running: a member's stage is frozen once a change begins, so the stage a
+  // decision is judged at is the one every other member later reads in its row.
+  if (options_.joiners.empty()) return;
+  std::uint64_t own = read(rank_, fields_.voters);
+  std::uint64_t next = own;
+  bool all_joint = true;
+  for (std::size_t row = 0; row < view_.size(); ++row) {
+    std::uint64_t stage = std::min<std::uint64_t>(read(row, fields_.voters), 2);
+    all_joint = all_joint && stage >= 1;
+    // A row at `all` proves that every row held `joint`; one at `joint` that the leader
+    // proposed it.
+    if (row != rank_ && live(row)) next = std::max(next, stage);
+  }
+  if (own == 0 && rank_ == leader_rank()) {
+    bool heard_all = true;  // every joiner's first heartbeat has arrived
+    for (std::size_t row = 0; row < view_.size(); ++row) {
+      if (row != rank_ && !carried(row)) {
+        heard_all = heard_all && table_->read(row, detector_fields_.heartbeat) != 0;
+      }
+    }
+    if (heard_all) next = std::max<std::uint64_t>(next, 1);
+  }
+  if (next >= 1 && all_joint) next = 2;
+  if (next == own) return;
+  table_->write(fields_.voters, next);
+  push_counters();
 }
 
 void Membership::report_wedged(std::span<const std::vector<std::uint64_t>> received) {

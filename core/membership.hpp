@@ -20,14 +20,16 @@
 //   survivors serving the shard), logs it durably, and publishes the *decision*: the committed
 //   count c and the trims. The next view is the current one without the removals among the
 //   first c changes, plus their joiners appended in change order (survivors keep their ranks).
-//   The majority rule counts survivors of this view only: joiners do not count.
+//   The majority rule counts this view's members by voter stage (below).
 //   Members copy the decision (data first, then its count, in separate pushes) before using
 //   it. A decision is final: a later leader adopts any decision it finds in a live row.
 // - A leader that fails is replaced by the next-ranked member once every member it does not
 //   suspect suspects all lower ranks; it adopts the longest change list and any decision.
 // - Majority rule (on by default): no decision is made for, and no member installs, a view
-//   that would keep half of this view or less; a member that suspects half of the view or more
-//   can never be part of a majority and stops for good.
+//   whose survivors are not a quorum of this one; a member whose unsuspected members are not a
+//   quorum can never be part of one and stops for good. Joiners of this view vote only once
+//   every member knows they started (VoterStage, majority_of(); docs/core.md, "Majority rule
+//   and joiners"): a joiner that never received its view cannot stop the survivors.
 // Not thread-safe: the node's progress thread calls everything.
 #pragma once
 
@@ -76,6 +78,30 @@ std::optional<MembershipChange> decode_change(std::span<const std::uint64_t, kWo
 // Words of per-shard counts in a row (shards x largest shard); bounds the row size.
 inline constexpr std::size_t kMaxMembershipCountWords = 8192;
 
+// Who votes in a view with joiners (members that were not in the previous view). A member's
+// stage is an SST counter of its row: it only grows, and it is frozen once the member leaves
+// the running state, so every rule a member applies during a change uses one stage.
+//   carried: the joiners have not all been heard from: only carried members (those of the
+//            previous view) vote.
+//   joint:   the leader heard every joiner (their first heartbeat) and proposed that they
+//            vote; this member copied the proposal but does not know that every member did:
+//            a quorum must be a majority of the carried members AND of the whole view.
+//   all:     every member of the view copied the proposal: a majority of the whole view.
+// Why this is safe: any two quorums of one view intersect. Stages `all` and `carried` never
+// meet in one view (`all` is only reached once every row, so every member, holds `joint`), and
+// every other pair of stages shares a majority of the same set. Do not renumber (SST values).
+enum class VoterStage : std::uint8_t { carried = 0, joint = 1, all = 2 };
+
+struct QuorumCount {
+  std::size_t members = 0;       // of the view
+  std::size_t live = 0;          // members in the set judged
+  std::size_t carried = 0;       // members that were in the previous view
+  std::size_t carried_live = 0;  // carried members in the set judged
+};
+
+// Whether the set counted is a quorum of the view at `stage` (strict majorities).
+bool majority_of(const QuorumCount& count, VoterStage stage);
+
 struct MembershipOptions {
   fabric::RegionId region = 0;       // the membership table's region (same id on every member)
   std::uint16_t transport_tag = 0xFFFF;  // unique per transport (shard groups use shard ids)
@@ -87,6 +113,9 @@ struct MembershipOptions {
   // Members this node already suspected in the previous view and that are still in this one:
   // suspected from the start.
   std::vector<NodeId> initial_suspects;
+  // Members of this view that were not in the previous one (its joiners). Empty: every member
+  // votes from the start (the first view, a restart view, a view without joiners).
+  std::vector<NodeId> joiners;
 
   Status validate() const;
 };
@@ -149,6 +178,8 @@ class Membership {
   std::size_t leader_rank() const;
   bool suspected(NodeId member) const;
   std::vector<NodeId> suspects() const;
+  // This member's voter stage (`all` in a view without joiners).
+  VoterStage voter_stage() const;
   // Whether every survivor of the decision has copied it (or is suspected): the old view's
   // table can be retired without stranding anyone.
   bool decision_spread() const;
@@ -163,7 +194,8 @@ class Membership {
     sst::Scalar<std::uint64_t> num_committed;
     sst::Scalar<std::uint64_t> wedged;         // 1 once `received` is final
     sst::Scalar<std::uint64_t> decision;       // committed count of the decision, 0 = none
-    sst::RowRange counters() const;            // num_changes .. decision, contiguous
+    sst::Scalar<std::uint64_t> voters;         // VoterStage
+    sst::RowRange counters() const;            // num_changes .. voters, contiguous
   };
 
   Membership(const View& view, std::size_t rank, MembershipOptions options,
@@ -177,6 +209,10 @@ class Membership {
   void on_suspected(std::size_t rank);
   void stop(std::string reason);
   void check_minority();
+  // Whether the members with in_set[rank] form a quorum at this member's stage.
+  bool quorum(const std::vector<bool>& in_set) const;
+  void advance_voters();
+  bool carried(std::size_t rank) const;
   void follow(std::size_t leader);
   void lead();
   void take_over();

@@ -28,9 +28,11 @@ void Membership::decide() {
     if (read(row, fields_.wedged) == 0 || read(row, fields_.num_changes) < committed) return;
   }
   // Suspicions adopted in this very step may have left us without a majority: the next
-  // step's check stops us instead. Joiners do not count toward the majority.
+  // step's check stops us instead. Joiners count by this member's voter stage.
   std::size_t removals = removals_in(committed);
-  if (options_.majority_rule && (view_.size() - removals) * 2 <= view_.size()) return;
+  std::vector<bool> kept(view_.size());
+  for (std::size_t rank = 0; rank < view_.size(); ++rank) kept[rank] = live(rank);
+  if (options_.majority_rule && !quorum(kept)) return;
   SQUALL_ASSERT(suspects().size() == removals, "deciding with {} suspects and {} removals",
                 suspects().size(), removals);
   std::vector<std::vector<std::uint64_t>> trims = compute_trims(committed);
@@ -141,6 +143,11 @@ void Membership::build_decision(std::uint64_t committed,
     }
   }
   std::size_t survivors = decision.next_members.size();
+  std::vector<bool> kept(view_.size());
+  for (std::size_t rank = 0; rank < view_.size(); ++rank) {
+    kept[rank] = std::find(decision.removed.begin(), decision.removed.end(),
+                           view_.member(rank).id) == decision.removed.end();
+  }
   decision.next_members.insert(decision.next_members.end(), decision.joined.begin(),
                                decision.joined.end());
   decision.trims = std::move(trims);
@@ -150,9 +157,9 @@ void Membership::build_decision(std::uint64_t committed,
   decision_ = std::move(decision);
   if (removed) {
     stop("removed from the next view");
-  } else if (options_.majority_rule && survivors * 2 <= view_.size()) {
-    stop(fmt::format("the next view would keep {} of {} members (no majority)", survivors,
-                     view_.size()));
+  } else if (options_.majority_rule && !quorum(kept)) {
+    stop(fmt::format("the next view would keep {} of {} members (no majority at voter stage "
+                     "{})", survivors, view_.size(), static_cast<int>(voter_stage())));
   } else {
     state_ = MembershipState::decided;
   }

@@ -51,7 +51,7 @@ struct Member {
 std::optional<std::uint32_t> parse_ipv4(std::string_view host);
 std::string format_ipv4(std::uint32_t address);
 
-// A member that can join: id non-zero, address.host a canonical IPv4 literal and
+// A member that can join (any id, 0 included): address.host a canonical IPv4 literal and
 // address.port non-zero, rest either empty (host "" and port 0) or an IPv4 literal with a
 // non-zero port. Joins travel in fixed-size SST words (docs/core.md, "Joins"), hence IPv4
 // literals only. invalid_argument with the reason otherwise.

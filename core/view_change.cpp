@@ -65,8 +65,15 @@ Result<std::unique_ptr<ViewManager::Epoch>> ViewManager::build(const View& view,
   epoch->transfer = std::make_unique<StateTransfer>(view.id(), options_.self, transfer);
   // Suspicions are not carried over: a member the old view suspected after its decision may
   // only have retired the old view's table; a dead one is suspected again by its silence.
+  MembershipOptions membership_options = options_.membership;
+  membership_options.joiners.clear();
+  if (previous_view != nullptr) {
+    for (const Member& member : view.members()) {
+      if (!previous_view->contains(member.id)) membership_options.joiners.push_back(member.id);
+    }
+  }
   Result<std::unique_ptr<Membership>> membership = Membership::create(
-      *epoch->view, options_.self, options_.membership, *epoch->transport, log_);
+      *epoch->view, options_.self, std::move(membership_options), *epoch->transport, log_);
   if (!membership) return membership.status();
   epoch->membership = std::move(*membership);
   for (ShardId shard : view.shards_of(options_.self)) {

@@ -30,8 +30,9 @@ struct Node {
 
 class Harness {
  public:
+  // `joiners`: members new in this view (they vote by stage: core::VoterStage).
   Harness(std::uint64_t seed, std::size_t node_count, ShardLayout layout,
-          bool majority_rule = true)
+          bool majority_rule = true, std::vector<NodeId> joiners = {})
       : network(options(seed)) {
     std::vector<Member> members;
     for (std::size_t i = 0; i < node_count; ++i) {
@@ -47,6 +48,7 @@ class Harness {
       membership_options.heartbeat_ms = 1;
       membership_options.failure_timeout_ms = 20;
       membership_options.majority_rule = majority_rule;
+      membership_options.joiners = joiners;
       node->membership =
           Membership::create(*view, node->id, membership_options, *node->transport, node->log)
               .value();
@@ -256,4 +258,118 @@ TEST_CASE("membership: random minority crashes at random times, many seeds") {
                  << " replay: SQUALL_SIM_SEED=" << seed);
     require_agreement(harness, dead);
   }
+}
+
+// ---- Joiners and the majority rule (docs/core.md, "Majority rule and joiners") ----
+
+TEST_CASE("majority_of: any two quorums of one view intersect at every allowed stage pair") {
+  // Two disjoint sets A and B of a view with `carried` carried members and `joiners` joiners,
+  // judged at stages that can coexist in one view (never `all` with `carried`): at most one
+  // is a quorum. Exhaustive over views of up to 9 members.
+  using Stage = VoterStage;
+  const Stage stages[] = {Stage::carried, Stage::joint, Stage::all};
+  std::size_t pairs_checked = 0;
+  for (std::size_t members = 1; members <= 9; ++members) {
+    for (std::size_t carried = 1; carried <= members; ++carried) {
+      std::size_t joiners = members - carried;
+      for (Stage a_stage : stages) {
+        for (Stage b_stage : stages) {
+          bool coexist = !((a_stage == Stage::all && b_stage == Stage::carried) ||
+                           (a_stage == Stage::carried && b_stage == Stage::all));
+          if (!coexist) continue;
+          for (std::size_t a_carried = 0; a_carried <= carried; ++a_carried) {
+            for (std::size_t b_carried = 0; a_carried + b_carried <= carried; ++b_carried) {
+              for (std::size_t a_joiners = 0; a_joiners <= joiners; ++a_joiners) {
+                for (std::size_t b_joiners = 0; a_joiners + b_joiners <= joiners; ++b_joiners) {
+                  QuorumCount a{members, a_carried + a_joiners, carried, a_carried};
+                  QuorumCount b{members, b_carried + b_joiners, carried, b_carried};
+                  INFO(members << " members, " << carried << " carried, stages "
+                               << static_cast<int>(a_stage) << "/" << static_cast<int>(b_stage)
+                               << ", A " << a_carried << "+" << a_joiners << ", B "
+                               << b_carried << "+" << b_joiners);
+                  REQUIRE_FALSE((majority_of(a, a_stage) && majority_of(b, b_stage)));
+                  ++pairs_checked;
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  REQUIRE(pairs_checked > 10'000);
+}
+
+TEST_CASE("majority_of: `all` and `carried` together could split, so they never coexist") {
+  // Why a member may not count the joiners it has heard from on its own: with carried
+  // {1,2,3} and joiners {4,5}, side {1,4,5} (heard them) and side {2,3} (never did) would
+  // both have a majority. The protocol reaches `all` only once every member holds `joint`.
+  QuorumCount a{5, 3, 3, 1};  // {1,4,5}
+  QuorumCount b{5, 2, 3, 2};  // {2,3}
+  REQUIRE(majority_of(a, VoterStage::all));
+  REQUIRE(majority_of(b, VoterStage::carried));
+  REQUIRE_FALSE(majority_of(a, VoterStage::joint));
+}
+
+TEST_CASE("majority_of: the survivors of the previous view go on while joiners are silent") {
+  // 4 carried + 2 joiners never heard from; the leader dies: 3 of 4 carried remain.
+  QuorumCount survivors{6, 3, 4, 3};
+  REQUIRE(majority_of(survivors, VoterStage::carried));
+  REQUIRE_FALSE(majority_of(survivors, VoterStage::joint));
+  REQUIRE_FALSE(majority_of(survivors, VoterStage::all));
+  // Once the joiners vote, a founder's loss after a start-up burst (1 carried + 6 joiners)
+  // leaves 6 of 7.
+  QuorumCount burst{7, 6, 1, 0};
+  REQUIRE(majority_of(burst, VoterStage::all));
+  REQUIRE_FALSE(majority_of(burst, VoterStage::carried));
+  // A view without joiners: every member is carried; the stages agree.
+  for (std::size_t live = 0; live <= 5; ++live) {
+    QuorumCount plain{5, live, 5, live};
+    REQUIRE(majority_of(plain, VoterStage::all) == (live >= 3));
+    REQUIRE(majority_of(plain, VoterStage::carried) == (live >= 3));
+    REQUIRE(majority_of(plain, VoterStage::joint) == (live >= 3));
+  }
+}
+
+TEST_CASE("membership: joiners that never start do not stop the survivors (leader crash)") {
+  // Regression (joins and leaves under faults, seed 10): the leader admits joiners 4 and 5,
+  // dies before they get their view; 2 and 3 (2 of the 3 carried members) must go on.
+  Harness harness(21, 5, {.shards = 1, .replicas_per_shard = 3}, true, {NodeId{4}, NodeId{5}});
+  harness.network.crash(NodeId{4}, fabric::CrashDetection::silent);
+  harness.network.crash(NodeId{5}, fabric::CrashDetection::silent);
+  harness.network.run_for(5'000);
+  harness.network.crash(NodeId{1}, fabric::CrashDetection::silent);
+  harness.network.run_for(300'000);
+  require_agreement(harness, {NodeId{1}, NodeId{4}, NodeId{5}});
+  REQUIRE(harness.nodes[1]->membership->voter_stage() == VoterStage::carried);
+}
+
+TEST_CASE("membership: joiners heard by everyone vote; losing two of five is survived") {
+  Harness harness(22, 5, {.shards = 2, .replicas_per_shard = 2}, true, {NodeId{4}, NodeId{5}});
+  harness.network.run_for(10'000);
+  for (const auto& node : harness.nodes) {
+    REQUIRE(node->membership->voter_stage() == VoterStage::all);
+  }
+  // Two of the three carried members fail: a carried-only rule would stop everyone.
+  harness.network.crash(NodeId{1}, fabric::CrashDetection::silent);
+  harness.network.crash(NodeId{2});
+  harness.network.run_for(300'000);
+  require_agreement(harness, {NodeId{1}, NodeId{2}});
+}
+
+TEST_CASE("membership: a split when joiners start on one side only: one side goes on") {
+  // Joiners 4 and 5 reach the leader but never the other carried members: the leader's side
+  // {1,4,5} is a majority of the view but not of the carried members; {2,3} is the reverse.
+  // Exactly one of them may decide: the carried majority, as the joiners never voted.
+  Harness harness(23, 5, {.shards = 1, .replicas_per_shard = 5}, true, {NodeId{4}, NodeId{5}});
+  std::vector<std::vector<NodeId>> sides{{NodeId{1}, NodeId{4}, NodeId{5}},
+                                         {NodeId{2}, NodeId{3}}};
+  harness.network.partition_groups(sides);
+  harness.network.run_for(300'000);
+  for (NodeId id : sides[0]) {
+    INFO("node " << id.value);
+    REQUIRE(harness.nodes[id.value - 1]->membership->state() == MembershipState::stopped);
+    REQUIRE_FALSE(harness.nodes[id.value - 1]->membership->decision().has_value());
+  }
+  require_agreement(harness, sides[0]);
 }

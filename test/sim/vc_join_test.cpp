@@ -165,11 +165,12 @@ TEST_CASE("joins: a start-up burst (founder + 6 joiners) is admitted in few view
   totals.print("start-up bursts");
 }
 
-// Hidden ([.]): fails today when the leader dies right after admitting joiners that then
-// never start (the majority rule counts them: see docs/core.md, "Known gaps").
-TEST_CASE("joins and leaves under faults: leader, joiner and source crashes, many seeds",
-          "[.]") {
-  auto [first, last] = seed_range(120);
+// Faults among the original members and the joiners, at most a minority of the first view
+// in all: leader crashes right after admitting joiners (which then never get their view:
+// regression for the majority rule counting them), graceful leaves, joiner crashes during
+// their state transfer, source crashes.
+TEST_CASE("joins and leaves under faults: leader, joiner and source crashes, many seeds") {
+  auto [first, last] = seed_range(60);
   Totals totals;
   for (std::uint64_t seed = first; seed <= last; ++seed) {
     fabric::SimRandom random(seed * 7919 + 13);
@@ -202,8 +203,9 @@ TEST_CASE("joins and leaves under faults: leader, joiner and source crashes, man
                                                        : fabric::CrashDetection::silent);
       }
     }
-    // A joiner crashing, maybe during its state transfer.
-    if (random.below(2) == 0) {
+    // A joiner crashing, maybe during its state transfer: within the same fault budget (it
+    // may fail in the same view as the others, and once heard from it votes).
+    if (random.below(2) == 0 && touched.size() < budget) {
       cluster.run_for(random.between(0, 5'000));
       auto id = static_cast<std::uint32_t>(nodes + 1 + random.below(joiners));
       cluster.crash(NodeId{id}, fabric::CrashDetection::silent);
