@@ -265,10 +265,14 @@ void Node::shutdown() {
   shut_down_ = true;
   auto log = logger("node");
   leaving_.store(true);
+  // Requests in flight get time to finish only while the group runs; once it stopped by
+  // itself nothing more can complete them.
+  const bool group_running = !stopped_reason().has_value();
   if (backend_) {
     backend_->begin_shutdown();
     const auto deadline = std::chrono::steady_clock::now() + options_.drain_timeout;
-    while (backend_->in_flight() != 0 && std::chrono::steady_clock::now() < deadline) {
+    while (group_running && backend_->in_flight() != 0 &&
+           std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }

@@ -333,6 +333,26 @@ TEST_CASE("squalld: three shards on three nodes route and forward every key") {
   CHECK(cluster.assertion_failures().empty());
 }
 
+TEST_CASE("squalld: a node cut off from the majority serves no linearizable read or write") {
+  DaemonCluster cluster({3, 1, 3, {}, {}});
+  require_started(cluster);
+  const Client lonely{cluster.rest_port(0)};
+  REQUIRE(status_of(lonely.put("before", "v")) == 201);
+  // Freeze the other two: node 1 is alone with a minority of its view.
+  cluster.signal(1, SIGSTOP);
+  cluster.signal(2, SIGSTOP);
+  // The barrier (and the write) cannot become stable without them: 503 once the request
+  // times out, or no answer at all once the node stops for lack of a majority.
+  const int read = status_of(lonely.get("/v1/kv/before"));
+  CHECK(read != 200);
+  CHECK((read == 503 || read == 0));
+  const int write = status_of(lonely.put("during", "v"));
+  CHECK((write == 503 || write == 0));
+  cluster.signal(1, SIGCONT);
+  cluster.signal(2, SIGCONT);
+  CHECK(cluster.assertion_failures().empty());
+}
+
 TEST_CASE("squalld: kill -9 and restart of each node under writes loses no acknowledged write") {
   DaemonCluster cluster({3, 1, 3, {}, {}});
   require_started(cluster);
