@@ -264,7 +264,9 @@ std::string base64_encode(std::string_view bytes) {
   const std::size_t rest = bytes.size() - i;
   if (rest > 0) {
     std::uint32_t word = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i]) << 16);
-    if (rest == 2) word |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1]) << 8);
+    if (rest == 2) {
+      word |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1]) << 8);
+    }
     out += kBase64Alphabet[word >> 18 & 63];
     out += kBase64Alphabet[word >> 12 & 63];
     out += rest == 2 ? kBase64Alphabet[word >> 6 & 63] : '=';

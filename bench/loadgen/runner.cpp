@@ -450,8 +450,9 @@ Result<LoadResult> run_load(const LoadOptions& options) {
                                    std::chrono::duration<double>(options.warmup_s))
                              : Clock::duration::zero());
   if (options.requests == 0 && !options.sequential_keys) {
-    shared.issue_end = shared.measure_start + std::chrono::duration_cast<Clock::duration>(
-                                                  std::chrono::duration<double>(options.duration_s));
+    shared.issue_end = shared.measure_start +
+                       std::chrono::duration_cast<Clock::duration>(
+                           std::chrono::duration<double>(options.duration_s));
   }
   std::vector<std::thread> threads;
   for (auto& worker : workers) {

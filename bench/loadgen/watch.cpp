@@ -178,7 +178,9 @@ bool wait_until(Done done, std::chrono::milliseconds limit) {
 }  // namespace
 
 Status validate(const WatchOptions& options) {
-  if (options.watchers < 1 || options.watchers > 20000) return invalid_argument("watchers: 1..20000");
+  if (options.watchers < 1 || options.watchers > 20000) {
+    return invalid_argument("watchers: 1..20000");
+  }
   if (options.watcher_threads < 1 || options.watcher_threads > 16) {
     return invalid_argument("watcher threads: 1..16");
   }
