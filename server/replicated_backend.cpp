@@ -53,7 +53,8 @@ ReplicatedBackend::ReplicatedBackend(BackendOptions options, GroupPort& group,
       metrics_(metrics),
       ready_(std::move(ready)),
       cluster_(std::move(cluster)),
-      next_sequence_(clock.wall_us()) {
+      next_sequence_(clock.wall_us()),
+      readers_(std::make_unique<boost::asio::thread_pool>(options_.read_threads)) {
   if (metrics_ != nullptr) {
     forwarded_ = &metrics_->counter("squall_forwarded_requests_total",
                                     "Requests forwarded to a member of another shard");
@@ -73,6 +74,7 @@ ReplicatedBackend::~ReplicatedBackend() {
   }
   ticker_wake_.notify_all();
   if (ticker_.joinable()) ticker_.join();
+  readers_->join();  // reads posted already finish (they touch the replicas)
 }
 
 void ReplicatedBackend::start() {
@@ -323,6 +325,7 @@ void ReplicatedBackend::fail_all() {
   }
   ticker_wake_.notify_all();
   if (ticker_.joinable() && ticker_.get_id() != std::this_thread::get_id()) ticker_.join();
+  readers_->join();  // reads already decided finish first
   const Status gone = unavailable("the node is shutting down");
   while (!writes_.empty()) complete_write(writes_.begin()->first, gone);
   for (auto& [shard, state] : shards_) {

@@ -16,7 +16,8 @@
 // in flight by max_requests (would_block -> 503).
 //
 // Threads: the KvBackend calls from any thread; the on_* notifications and attach() on the
-// group's progress thread, where all request state lives.
+// group's progress thread, where all request state lives. Reads are decided there and run on
+// `read_threads` reader threads (ShardReplica's reads are safe beside apply and install).
 #pragma once
 
 #include <atomic>
@@ -29,6 +30,8 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include <boost/asio/thread_pool.hpp>
 
 #include "common/clock.hpp"
 #include "config/config.hpp"
@@ -48,6 +51,7 @@ struct BackendOptions {
   std::uint32_t request_timeout_ms = 5000;
   std::size_t max_requests = 65536;  // writes and reads in flight on this node
   std::uint32_t tick_ms = 20;        // timeouts and retries are checked this often
+  std::uint32_t read_threads = 2;    // threads that run local reads once they may be served
 };
 
 class ReplicatedBackend final : public KvBackend {
@@ -110,6 +114,8 @@ class ReplicatedBackend final : public KvBackend {
   void enqueue_read(ShardId shard, Consistency consistency, ReadPoint at,
                     std::function<void(ReadPoint)> serve,
                     std::function<void(Status)> fail);
+  // Runs `serve` at `point` on a reader thread.
+  void run_read(std::function<void(ReadPoint)> serve, ReadPoint point);
   void send_barrier(ShardId shard, ShardState& state);
   void on_barrier(ShardId shard, ShardState& state, std::uint64_t sequence);
   void serve_time_reads(ShardState& state);
@@ -137,6 +143,7 @@ class ReplicatedBackend final : public KvBackend {
   std::unordered_map<std::uint64_t, std::unique_ptr<PendingWrite>> writes_;
   std::map<ShardId, std::unique_ptr<ShardState>> shards_;
 
+  std::unique_ptr<boost::asio::thread_pool> readers_;
   std::thread ticker_;
   std::mutex ticker_mutex_;
   std::condition_variable ticker_wake_;

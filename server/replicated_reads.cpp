@@ -1,5 +1,9 @@
 // ReplicatedBackend's reads: read barriers, stable and time reads, lists and histories
 // (docs/consistency.md).
+#include <mutex>
+#include <optional>
+
+#include <boost/asio/post.hpp>
 #include <fmt/format.h>
 
 #include "kvstore/shard.hpp"
@@ -12,16 +16,25 @@ namespace squall::server {
 namespace {
 
 // The results of one list request's shards, gathered on the progress thread.
+// Shards finish on reader threads (pages) or the progress thread (failures): the mutex
+// guards everything but `limit` and `done`, which the last one to finish uses alone.
 struct ListGather {
-  std::size_t remaining = 0;
   std::size_t limit = 0;
-  std::vector<ListSource> sources;
-  Status failure;
   Callback<ListResult> done;
 
-  void finish_one() {
-    SQUALL_ASSERT(remaining > 0, "list shard finished twice");
-    if (--remaining != 0) return;
+  std::mutex mutex;
+  std::size_t remaining = 0;          // GUARDED_BY(mutex)
+  std::vector<ListSource> sources;    // GUARDED_BY(mutex)
+  Status failure;                     // GUARDED_BY(mutex)
+
+  void finish_one(std::optional<ListSource> page, Status status) {
+    {
+      std::lock_guard lock(mutex);
+      SQUALL_ASSERT(remaining > 0, "list shard finished twice");
+      if (page) sources.push_back(std::move(*page));
+      if (!status.is_ok() && failure.is_ok()) failure = std::move(status);
+      if (--remaining != 0) return;
+    }
     if (!failure.is_ok()) return done(failure);
     done(merge_list_pages(std::move(sources), limit));
   }
@@ -89,24 +102,18 @@ void ReplicatedBackend::list(ListRequest request, Callback<ListResult> done) {
 
 void ReplicatedBackend::list_local(ListRequest request, Callback<ListResult> done) {
   auto gather = std::make_shared<ListGather>();
-  gather->remaining = options_.layout.shards;
+  gather->remaining = options_.layout.shards;  // no reader runs yet
   gather->limit = request.limit;
   gather->done = std::move(done);
   for (std::uint32_t i = 0; i < options_.layout.shards; ++i) {
     ShardReplica* replica = shard_state(ShardId{i}).replica;
     auto serve = [replica, request, gather](ReadPoint point) {
       auto page = replica->list(request, point);
-      if (page.is_ok()) {
-        gather->sources.push_back(ListSource{std::move(page->items), std::move(page->next)});
-      } else if (gather->failure.is_ok()) {
-        gather->failure = page.status();
-      }
-      gather->finish_one();
+      if (!page.is_ok()) return gather->finish_one(std::nullopt, page.status());
+      gather->finish_one(ListSource{std::move(page->items), std::move(page->next)},
+                         Status::ok());
     };
-    auto fail = [gather](Status status) {
-      if (gather->failure.is_ok()) gather->failure = std::move(status);
-      gather->finish_one();
-    };
+    auto fail = [gather](Status status) { gather->finish_one(std::nullopt, std::move(status)); };
     enqueue_read(ShardId{i}, request.consistency, request.at, std::move(serve),
                  std::move(fail));
   }
@@ -128,24 +135,30 @@ void ReplicatedBackend::enqueue_read(ShardId shard, Consistency consistency, Rea
   if (consistency == Consistency::stable) {
     // The local replica at its persisted version, without coordination.
     const Version persisted = replica.persisted_version();
-    if (at.kind == ReadPoint::Kind::latest) return serve(ReadPoint::at_version(persisted));
+    if (at.kind == ReadPoint::Kind::latest) return run_read(std::move(serve), ReadPoint::at_version(persisted));
     if (at.kind == ReadPoint::Kind::version && at.value > persisted) {
-      return serve(ReadPoint::at_version(persisted));
+      return run_read(std::move(serve), ReadPoint::at_version(persisted));
     }
-    return serve(at);
+    return run_read(std::move(serve), at);
   }
   PendingRead read{deadline_us(), at, std::move(serve), std::move(fail), 0};
   if (at.kind == ReadPoint::Kind::version && at.value <= replica.delivered_version()) {
-    return read.serve(at);  // every version up to it is here: the answer is final
+    return run_read(std::move(read.serve), at);  // every version up to it is here: final
   }
   if (at.kind == ReadPoint::Kind::time) {
     read.after = kvstore::at_time_us(at.value).value;
-    if (replica.delivered_timestamp() > read.after) return read.serve(at);
+    if (replica.delivered_timestamp() > read.after) return run_read(std::move(read.serve), at);
     state.time_reads.push_back(std::move(read));
   } else {
     state.waiting.push_back(std::move(read));
   }
   send_barrier(shard, state);
+}
+
+void ReplicatedBackend::run_read(std::function<void(ReadPoint)> serve, ReadPoint point) {
+  // The decision to serve was taken here, on the progress thread; the store reads themselves
+  // run on a reader thread so a large value never holds the group's progress up.
+  boost::asio::post(*readers_, [serve = std::move(serve), point] { serve(point); });
 }
 
 void ReplicatedBackend::send_barrier(ShardId shard, ShardState& state) {
@@ -172,7 +185,7 @@ void ReplicatedBackend::on_barrier(ShardId shard, ShardState& state, std::uint64
   // the barrier was sent, so the local state reflects every write acknowledged before it.
   std::vector<PendingRead> covered = std::move(state.covered);
   state.covered.clear();
-  for (PendingRead& read : covered) read.serve(read.point);
+  for (PendingRead& read : covered) run_read(std::move(read.serve), read.point);
   if (!state.waiting.empty()) send_barrier(shard, state);
 }
 
@@ -184,7 +197,7 @@ void ReplicatedBackend::serve_time_reads(ShardState& state) {
     ready.push_back(std::move(read));
     return true;
   });
-  for (PendingRead& read : ready) read.serve(read.point);
+  for (PendingRead& read : ready) run_read(std::move(read.serve), read.point);
 }
 
 void ReplicatedBackend::expire_reads(ShardState& state, std::uint64_t now_us) {

@@ -58,7 +58,10 @@ void ShardReplica::publish(const core::DeliveredUpdate& update) {
 
 Status ShardReplica::install(const core::Checkpoint& checkpoint,
                              std::span<const core::LoggedUpdate> suffix) {
-  SQUALL_TRY(machine_->install(checkpoint, suffix));
+  {
+    std::unique_lock lock(stores_mutex_);
+    SQUALL_TRY(machine_->install(checkpoint, suffix));
+  }
   delivered_version_.store(machine_->applied_version());
   if (!suffix.empty()) {
     delivered_timestamp_ = suffix.back().timestamp;
@@ -69,6 +72,7 @@ Status ShardReplica::install(const core::Checkpoint& checkpoint,
 }
 
 Result<GetResult> ShardReplica::get(const std::string& key, ReadPoint at) const {
+  std::shared_lock lock(stores_mutex_);
   const kvstore::Store* store = machine_->store_for_key(key);
   if (store == nullptr) return not_found("the key's pool is stateless");
   auto read = store->get(key, store_read_point(at));
@@ -81,6 +85,7 @@ Result<GetResult> ShardReplica::get(const std::string& key, ReadPoint at) const 
 }
 
 Result<ListResult> ShardReplica::list(const ListRequest& request, ReadPoint at) const {
+  std::shared_lock lock(stores_mutex_);
   const kvstore::ReadPoint point = store_read_point(at);
   std::vector<ListSource> sources;
   const kvstore::PoolSet& pools = machine_->pools();
@@ -112,6 +117,7 @@ Result<ListResult> ShardReplica::list(const ListRequest& request, ReadPoint at) 
 }
 
 Result<HistoryResult> ShardReplica::history(const HistoryRequest& request) const {
+  std::shared_lock lock(stores_mutex_);
   const kvstore::Store* store = machine_->store_for_key(request.key);
   if (store == nullptr) return not_found("the key's pool is stateless");
   const std::size_t limit = std::min(request.limit, store->options().max_page_items);

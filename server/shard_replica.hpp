@@ -5,14 +5,17 @@
 //    is published to the node's watch hub, in version order;
 //  - local reads (get, list, history) for the backend, after it decided they may be served.
 //
-// Threads: everything on the node's progress thread (the StateMachine contract), except
-// delivered_version() and persisted_version_seen(), which any thread may read.
+// Threads: the StateMachine methods on the node's progress thread (the contract);
+// delivered_version() from any thread; get/list/history from any thread, concurrently with
+// apply() (the stores allow readers beside their writer) — install(), which replaces the
+// stores, excludes them with `stores_mutex_`.
 #pragma once
 
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -65,6 +68,7 @@ class ShardReplica final : public core::StateMachine {
   const ShardId shard_;
   std::unique_ptr<kvstore::KvStateMachine> machine_;
   kvstore::WatchHub* hub_;
+  mutable std::shared_mutex stores_mutex_;  // shared: reads; exclusive: install()
   // The result of the update being applied (set by the machine's on_result).
   std::optional<kvstore::KvResult> last_result_;
   HlcTimestamp delivered_timestamp_ = 0;
