@@ -201,6 +201,20 @@ TEST_CASE("loadgen smoke: preload, then a closed-loop mix by request count") {
   CHECK(comparison_row("smoke", json, json).is_ok());
 }
 
+TEST_CASE("loadgen smoke: conditional puts on each connection's own keys never conflict") {
+  Server server;
+  LoadOptions load = server.options();
+  load.mix = {0, 0, 0, 1};
+  load.requests = 120;
+  const auto result = run_load(load);
+  REQUIRE(result.is_ok());
+  INFO(load_table(load, result.value()));
+  CHECK(result.value().errors.empty());
+  const OpStats& cas = result.value().ops[static_cast<std::size_t>(OpKind::cas)];
+  CHECK(cas.ok == 120);
+  CHECK(cas.cas_conflict == 0);
+}
+
 TEST_CASE("loadgen smoke: open loop at a fixed rate") {
   Server server;
   LoadOptions load = server.options();

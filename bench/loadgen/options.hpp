@@ -30,13 +30,16 @@ Result<std::array<std::uint32_t, kOpKinds>> parse_mix(std::string_view text);
 struct LoadOptions {
   Target target = Target::squall;
   std::vector<Endpoint> endpoints;  // connections go round-robin over them
-  int threads = 1;                  // 1..16 event loops, connections split between them
+  int threads = 1;  // 1..16 event loops (at most one per connection), connections split
   int connections = 16;             // 1..20000
   // 0: closed loop (each connection sends its next request when the previous one is
   // answered). > 0: open loop at this many requests per second in total; latency is measured
   // from each request's intended send time, so queueing behind a slow server is counted.
   double rate_per_s = 0;
-  std::array<std::uint32_t, kOpKinds> mix{100, 0, 0, 0};  // weights by OpKind
+  // Weights by OpKind. A cas expects the version its event loop last saw for the key (0 if
+  // none: "absent"); a lost race (412 / failed txn) teaches it the current one. With at least
+  // as many keys as connections, each connection's cas ops use its own slice of the keys.
+  std::array<std::uint32_t, kOpKinds> mix{100, 0, 0, 0};
   std::uint64_t keyspace = 10000;  // keys <key_prefix><index>, index uniform in [0, keyspace)
   std::size_t key_bytes = 16;      // keys are zero-padded to this length (at least the index)
   std::size_t value_bytes = 100;

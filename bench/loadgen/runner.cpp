@@ -64,9 +64,10 @@ class Worker;
 // One keep-alive connection with at most one request in flight.
 class Connection {
  public:
-  Connection(Worker& worker, asio::io_context& io, Endpoint endpoint, std::string value)
+  Connection(Worker& worker, asio::io_context& io, Endpoint endpoint, std::string value,
+             std::uint64_t index)
       : worker_(worker), stream_(io), endpoint_(std::move(endpoint)),
-        host_(endpoint_.to_string()), value_raw_(std::move(value)) {}
+        host_(endpoint_.to_string()), value_raw_(std::move(value)), index_(index) {}
 
   Status connect_now();
   void send(const Op& op);
@@ -84,6 +85,7 @@ class Connection {
   Endpoint endpoint_;
   std::string host_;
   std::string value_raw_;
+  std::uint64_t index_;  // among all connections of the run
   std::optional<PreparedValue> value_;  // prepared on first use (the target is known then)
   HttpRequest request_;
   std::optional<http::response_parser<http::string_body>> parser_;
@@ -93,14 +95,15 @@ class Connection {
 
 class Worker {
  public:
-  Worker(Shared& shared, int id) : shared_(shared), id_(id), rng_(shared.options.seed + 7919 * id),
-                                   timer_(io_) {}
+  Worker(Shared& shared, int id)
+      : shared_(shared), id_(id), rng_(shared.options.seed + 7919 * static_cast<unsigned>(id)),
+        timer_(io_) {}
 
   asio::io_context& io() { return io_; }
   const LoadOptions& options() const { return shared_.options; }
-  void add_connection(const Endpoint& endpoint) {
+  void add_connection(const Endpoint& endpoint, std::uint64_t index) {
     connections_.push_back(std::make_unique<Connection>(
-        *this, io_, endpoint, random_value(rng_, options().value_bytes)));
+        *this, io_, endpoint, random_value(rng_, options().value_bytes), index));
   }
   Status connect_all() {
     for (auto& connection : connections_) SQUALL_TRY(connection->connect_now());
@@ -157,6 +160,12 @@ void Connection::send(const Op& op) {
   SQUALL_ASSERT(connected_, "send on a closed connection");
   const LoadOptions& options = worker_.options();
   op_ = op;
+  const auto connections = static_cast<std::uint64_t>(options.connections);
+  if (op.kind == OpKind::cas && options.keyspace >= connections) {
+    // Each connection owns a slice of the key space for its conditional puts, so they race
+    // only with the mix's plain puts and the version it expects is the one it last wrote.
+    op_.key_index = index_ + connections * (op.key_index % (options.keyspace / connections));
+  }
   if (options.stamp_values) {
     std::string raw = fmt::format("{:016d}", now_stamp_ns());
     raw.resize(std::max(options.value_bytes, raw.size()), 'x');
@@ -164,9 +173,9 @@ void Connection::send(const Op& op) {
   } else if (!value_) {
     value_ = prepare_value(options.target, value_raw_);
   }
-  const std::uint64_t expected = op.kind == OpKind::cas ? worker_.expected_version(op.key_index)
-                                                        : 0;
-  request_ = build_request(options.target, op.kind, host_, key_for(options, op.key_index),
+  const std::uint64_t expected =
+      op.kind == OpKind::cas ? worker_.expected_version(op_.key_index) : 0;
+  request_ = build_request(options.target, op.kind, host_, key_for(options, op_.key_index),
                            *value_, expected);
   stream_.expires_after(std::chrono::milliseconds(options.timeout_ms));
   http::async_write(stream_, request_,
@@ -406,8 +415,8 @@ LoadResult merge_results(const std::vector<std::unique_ptr<Worker>>& workers,
 Status validate(const LoadOptions& options) {
   if (options.endpoints.empty()) return invalid_argument("no endpoint");
   if (options.threads < 1 || options.threads > 16) return invalid_argument("threads: 1..16");
-  if (options.connections < options.threads || options.connections > 20000) {
-    return invalid_argument("connections: threads..20000");
+  if (options.connections < 1 || options.connections > 20000) {
+    return invalid_argument("connections: 1..20000");
   }
   if (options.keyspace < 1) return invalid_argument("keyspace: at least 1");
   if (options.value_bytes > (std::size_t{64} << 20)) return invalid_argument("value: <= 64 MiB");
@@ -431,15 +440,18 @@ std::string key_for(const LoadOptions& options, std::uint64_t index) {
   return options.key_prefix + digits;
 }
 
-Result<LoadResult> run_load(const LoadOptions& options) {
-  SQUALL_TRY(validate(options));
+Result<LoadResult> run_load(const LoadOptions& requested) {
+  SQUALL_TRY(validate(requested));
+  LoadOptions options = requested;
+  options.threads = std::min(options.threads, options.connections);  // no idle event loop
   Shared shared(options);
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < options.threads; ++i) workers.push_back(std::make_unique<Worker>(shared, i));
   for (int i = 0; i < options.connections; ++i) {
     const Endpoint& endpoint = options.endpoints[static_cast<std::size_t>(i) %
                                                  options.endpoints.size()];
-    workers[static_cast<std::size_t>(i % options.threads)]->add_connection(endpoint);
+    workers[static_cast<std::size_t>(i % options.threads)]->add_connection(
+        endpoint, static_cast<std::uint64_t>(i));
   }
   for (auto& worker : workers) SQUALL_TRY(worker->connect_all());
 

@@ -130,6 +130,10 @@ teardown() {
   fi
   "$repo/tools/squall-local" down --root "$root/squall" >&2 || true
   stop_etcd
+  local log
+  for log in "$root"/squall/node*/squalld.log "$root"/etcd/e*/etcd.log; do
+    [ -f "$log" ] && cp "$log" "$results/$(basename "$(dirname "$log")").$(basename "$log")"
+  done
   rm -rf -- "$root/squall" "$root/etcd"
   exit $status
 }
