@@ -58,6 +58,17 @@ bool get_body(ByteReader& in, TransferMessage& message) {
   return false;
 }
 
+// Whether `applied` (a receiver's last version) names an update of the source's history, so
+// that the receiver's state is a prefix of it and a suffix suffices. A replica that restarts
+// with updates the group never kept (delivered by a view it alone finished, then lost by a
+// total restart that continued from shorter logs) has a version the history lacks: it gets a
+// checkpoint, which replaces its state. Unknown (the log no longer reaches back): no.
+bool in_history(StateMachine& machine, Version applied) {
+  if (applied == 0) return true;
+  Result<std::vector<LoggedUpdate>> at = machine.read_log(applied - 1, 1);
+  return at && !at->empty() && at->front().version == applied;
+}
+
 }  // namespace
 
 bool is_transfer_message(std::span<const std::byte> message) {
@@ -267,7 +278,7 @@ Status StateTransfer::answer_start(NodeId peer, ShardId shard, Source& source,
     send(peer, TransferMessage{.kind = TransferKind::not_ready, .shard = shard});
     return Status::ok();
   }
-  if (!probe || applied > source.start.version) {
+  if (!probe || applied > source.start.version || !in_history(*source.machine, applied)) {
     Result<Checkpoint> checkpoint = source.machine->make_checkpoint();
     if (!checkpoint) {
       logger("core")->error("shard {}: no checkpoint for node {}: {}", shard, peer,

@@ -9,6 +9,30 @@
 
 namespace squall::core {
 
+namespace {
+
+Status check_restart(const View& first, const ViewManagerOptions& options) {
+  if (options.restart_sources.empty()) return Status::ok();
+  if (!options.previous) return invalid_argument("restart sources without a previous view");
+  for (const Member& member : first.members()) {
+    if (!options.previous->contains(member.id)) {
+      return invalid_argument(fmt::format("restart view {} has node {}, not in view {}",
+                                          first.id(), member.id, options.previous->id()));
+    }
+  }
+  for (ShardId shard : first.shards_of(options.self)) {
+    auto source = options.restart_sources.find(shard);
+    if (source == options.restart_sources.end() ||
+        !first.shard_rank(shard, source->second)) {
+      return invalid_argument(fmt::format("restart view {}: shard {} has no source serving it",
+                                          first.id(), shard));
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<ViewManager>> ViewManager::create(const View& first,
                                                          ViewManagerOptions options,
                                                          ViewHost& host,
@@ -17,12 +41,16 @@ Result<std::unique_ptr<ViewManager>> ViewManager::create(const View& first,
   if (!first.contains(options.self)) {
     return invalid_argument(fmt::format("node {} is not in view {}", options.self, first.id()));
   }
-  std::optional<ViewRecord> last = log.last_view();
-  if (!last || last->id != first.id()) SQUALL_TRY(log.append(ViewRecord::of(first)));
   if (options.previous && options.previous->id() >= first.id()) {
     return invalid_argument(fmt::format("view {} cannot follow view {}", first.id(),
                                         options.previous->id()));
   }
+  SQUALL_TRY(check_restart(first, options));
+  std::optional<ViewRecord> last = log.last_view();
+  if (options.previous && (!last || last->id < options.previous->id())) {
+    SQUALL_TRY(log.append(ViewRecord::of(*options.previous)));
+  }
+  if (!last || last->id != first.id()) SQUALL_TRY(log.append(ViewRecord::of(first)));
   std::unique_ptr<ViewManager> manager(new ViewManager(std::move(options), host, clock, log));
   if (manager->options_.previous) {
     manager->previous_view_ = std::make_unique<View>(*manager->options_.previous);
@@ -92,6 +120,13 @@ Status ViewManager::add_group(Epoch& epoch, ShardId shard, const Epoch* previous
   // Synced: this replica held the shard's state through the previous view (or this is the
   // first view). Otherwise its state arrives by state transfer and delivery waits for it.
   bool synced = previous == nullptr && previous_view == nullptr;
+  StateMachine& machine = host_.state_machine(shard);
+  std::optional<ShardStart> restarted;
+  if (previous == nullptr && !options_.restart_sources.empty()) {
+    restarted = restart_start(shard, machine);
+    synced = restarted->synced;
+    group_options.last_timestamp = restarted->last_timestamp;
+  }
   if (previous != nullptr) {
     auto at = std::find(previous->shards.begin(), previous->shards.end(), shard);
     if (at != previous->shards.end()) {
@@ -115,7 +150,6 @@ Status ViewManager::add_group(Epoch& epoch, ShardId shard, const Epoch* previous
     stop("the state machine refused an update: " + reason.to_string());
   };
   callbacks.persisted = [this, shard](Version frontier) { host_.persisted(shard, frontier); };
-  StateMachine& machine = host_.state_machine(shard);
   Result<std::unique_ptr<OrderedGroup>> group =
       OrderedGroup::create(group_options, *epoch.transport, machine, clock_, callbacks);
   if (!group) return group.status();

@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -85,8 +86,15 @@ struct ViewManagerOptions {
   // The view before the first one given to create(), for a joiner (the view that admits it
   // comes with it from the leader): shards it serves are then pulled by state transfer from
   // their members of this view. Unset for the founding view and for members of the first
-  // view (a total restart is core/restart.hpp's business).
+  // view. For a total restart (core/restart.hpp): the last view V every member logged; the
+  // first view is the restart view R.
   std::optional<View> previous;
+  // Total restart only (with `previous`): per shard, the member whose log of the shard is the
+  // longest (RestartPlan::sources). In the first view every other member of the shard pulls
+  // the missing suffix from it by state transfer before delivering, even if it served the
+  // shard in `previous`; the source delivers at once. Every shard this node serves must be
+  // listed.
+  std::map<ShardId, NodeId> restart_sources;
   // max_message_bytes is the view transport's (capped at the value here).
   StateTransferOptions transfer;
 };
@@ -95,8 +103,12 @@ enum class ViewManagerState : std::uint8_t { running, changing, stopped };
 
 class ViewManager {
  public:
-  // Installs `first` (logged durably unless the log's last view is already it). A joiner
-  // passes the view that admits it with options.previous set.
+  // Installs `first` (logged durably unless the log's last view is already it; a previous
+  // view given in the options is logged before it unless the log has it, so that a later
+  // total restart knows which members `first` carried over). A joiner passes the view that
+  // admits it with options.previous set; a total restart the restart view with
+  // options.previous and options.restart_sources (invalid_argument if a shard this node
+  // serves has no source, or `first` has a member that is not in `previous`).
   static Result<std::unique_ptr<ViewManager>> create(const View& first,
                                                      ViewManagerOptions options,
                                                      ViewHost& host, HybridLogicalClock& clock,
@@ -161,6 +173,7 @@ class ViewManager {
   Status add_group(Epoch& epoch, ShardId shard, const Epoch* previous,
                    const View* previous_view);
   void start_transfers(Epoch& epoch, const View* previous_view);
+  ShardStart restart_start(ShardId shard, StateMachine& machine) const;
   void route_transfer(Epoch& epoch, const fabric::Event& event);
   void flush_transfer(Epoch& epoch);
   void finish_transfers(Epoch& epoch);

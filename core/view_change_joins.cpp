@@ -68,7 +68,13 @@ void ViewManager::start_transfers(Epoch& epoch, const View* previous_view) {
     // Sources: the shard's members in this view that served it in the previous one, in
     // shard order (a source without the state itself answers not_ready).
     std::vector<NodeId> sources;
+    auto restart = options_.restart_sources.find(shard);
+    if (views_installed_ == 0 && restart != options_.restart_sources.end()) {
+      // The restart view: only the longest log has every update; the others are prefixes.
+      sources.push_back(restart->second);
+    }
     for (NodeId member : epoch.view->shard_members(shard)) {
+      if (!sources.empty()) break;
       if (member == options_.self || previous_view == nullptr) continue;
       if (previous_view->shard_rank(shard, member)) sources.push_back(member);
     }
@@ -76,6 +82,24 @@ void ViewManager::start_transfers(Epoch& epoch, const View* previous_view) {
                          options_.self, shard, sources.size());
     epoch.transfer->receive(shard, std::move(sources), host_.state_machine(shard));
   }
+}
+
+ShardStart ViewManager::restart_start(ShardId shard, StateMachine& machine) const {
+  // The first view of a total restart: the source continues from its own log, its timestamps
+  // after the last one it holds; the others wait for its suffix (and take its timestamp).
+  // The persistence floor starts at 0: nothing is known durable everywhere yet.
+  ShardStart start;
+  start.version = machine.applied_version();
+  start.synced = options_.restart_sources.at(shard) == options_.self;
+  if (!start.synced || start.version == 0) return start;
+  Result<std::vector<LoggedUpdate>> last = machine.read_log(start.version - 1, 1);
+  if (last && !last->empty() && last->front().version == start.version) {
+    start.last_timestamp = last->front().timestamp;
+  } else {
+    Result<Checkpoint> checkpoint = machine.make_checkpoint();
+    if (checkpoint) start.last_timestamp = checkpoint->timestamp;
+  }
+  return start;
 }
 
 void ViewManager::route_transfer(Epoch& epoch, const fabric::Event& event) {

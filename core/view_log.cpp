@@ -230,6 +230,14 @@ std::optional<ViewRecord> ViewLog::last_view() const {
   return std::nullopt;
 }
 
+std::optional<ViewRecord> ViewLog::view_before(ViewId view) const {
+  for (auto it = records().rbegin(); it != records().rend(); ++it) {
+    const auto* record = std::get_if<ViewRecord>(&*it);
+    if (record != nullptr && record->id < view) return *record;
+  }
+  return std::nullopt;
+}
+
 std::vector<TrimRecord> ViewLog::trims_of(ViewId view) const {
   std::vector<TrimRecord> trims;
   for (const ViewLogRecord& record : records()) {

@@ -88,6 +88,9 @@ class ViewLog {
 
   // The last view record, if any.
   std::optional<ViewRecord> last_view() const;
+  // The last view record with an id below `view` (the view before it, for a member that
+  // installed `view` through ViewManager), if any.
+  std::optional<ViewRecord> view_before(ViewId view) const;
   // Trims logged for view `view`, in log order.
   std::vector<TrimRecord> trims_of(ViewId view) const;
 };

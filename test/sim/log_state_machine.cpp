@@ -27,9 +27,9 @@ void LogStateMachine::append(const core::LoggedUpdate& update, std::uint64_t sen
   std::uint64_t due_us = now_us_ + delay_us;
   if (!log_.empty()) due_us = std::max(due_us, log_.back().durable_at_us);
   std::uint64_t payload_hash = hash_bytes(update.payload);
-  log_.push_back({update.version, update.timestamp, update.sender, sender_index, payload_hash,
-                  update.payload, due_us, transferred});
   checksum_ = hash_bytes(std::as_bytes(std::span(&payload_hash, 1)), checksum_ ^ update.version);
+  log_.push_back({update.version, update.timestamp, update.sender, sender_index, payload_hash,
+                  update.payload, due_us, transferred, checksum_});
   applied_ = update.version;
 }
 
@@ -57,14 +57,25 @@ void LogStateMachine::compact(std::size_t keep) {
   std::size_t drop = std::min(log_.size() - keep, durable_entries_);
   if (drop == 0) return;
   base_version_ = log_[drop - 1].version;
+  base_checksum_ = log_[drop - 1].checksum_after;
+  base_timestamp_ = log_[drop - 1].timestamp;
   log_.erase(log_.begin(), log_.begin() + static_cast<std::ptrdiff_t>(drop));
   durable_entries_ -= drop;
+}
+
+void LogStateMachine::crash_restart(std::uint64_t now_us) {
+  now_us_ = now_us;
+  (void)persisted_version();  // reaps what became durable by now
+  log_.resize(durable_entries_);
+  applied_ = log_.empty() ? base_version_ : log_.back().version;
+  checksum_ = log_.empty() ? base_checksum_ : log_.back().checksum_after;
+  persisted_ = applied_;
 }
 
 Result<core::Checkpoint> LogStateMachine::make_checkpoint() {
   core::Checkpoint checkpoint;
   checkpoint.version = applied_;
-  checkpoint.timestamp = log_.empty() ? 0 : log_.back().timestamp;
+  checkpoint.timestamp = log_.empty() ? base_timestamp_ : log_.back().timestamp;
   ByteWriter writer(checkpoint.state);
   writer.put(checksum_);
   return checkpoint;
@@ -92,6 +103,8 @@ Status LogStateMachine::install(const core::Checkpoint& checkpoint,
   log_.clear();
   durable_entries_ = 0;
   checksum_ = checksum;
+  base_checksum_ = checksum;
+  base_timestamp_ = checkpoint.timestamp;
   applied_ = checkpoint.version;
   base_version_ = checkpoint.version;
   persisted_ = checkpoint.version;  // a checkpoint is installed from durable state

@@ -31,6 +31,7 @@ class LogStateMachine final : public core::StateMachine {
     Bytes payload;
     std::uint64_t durable_at_us = 0;
     bool transferred = false;  // installed by state transfer (sender_index unknown: 0)
+    std::uint64_t checksum_after = 0;  // the running checksum once this entry was applied
   };
 
   // `random` may be null: then updates are durable at once.
@@ -46,6 +47,9 @@ class LogStateMachine final : public core::StateMachine {
   // Retention: drops durable entries beyond the last `keep` (read_log then no longer reaches
   // back to them: state transfer must use a checkpoint).
   void compact(std::size_t keep);
+  // A crash and restart of the process: what was not durable at `now_us` is gone (the log,
+  // the applied version and the checksum go back to the durable prefix).
+  void crash_restart(std::uint64_t now_us);
 
   Status apply(const core::DeliveredUpdate& update) override;
   Version persisted_version() override;
@@ -74,6 +78,8 @@ class LogStateMachine final : public core::StateMachine {
   Version persisted_ = 0;
   Version applied_ = 0;
   Version base_version_ = 0;
+  std::uint64_t base_checksum_ = 0;   // the checksum at base_version_
+  HlcTimestamp base_timestamp_ = 0;   // the timestamp of base_version_
   std::uint64_t checksum_ = 0;
   std::uint64_t installs_ = 0;
 };

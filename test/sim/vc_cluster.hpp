@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/hlc.hpp"
+#include "core/restart.hpp"
 #include "core/view_change.hpp"
 #include "fabric/sim_network.hpp"
 #include "log_state_machine.hpp"
@@ -125,8 +126,10 @@ class VcCluster {
 
   // The endpoint of `node` for `view`, created on first use (crashed if the node is).
   fabric::SimTransport& endpoint(NodeId node, std::uint32_t view);
-  static NodeId endpoint_id(NodeId node, std::uint32_t view) {
-    return NodeId{view * 100 + node.value};
+  // After a total restart the views restart from an id some node left down may have used for
+  // a view nobody else saw: each restart gets its own range of endpoint ids.
+  NodeId endpoint_id(NodeId node, std::uint32_t view) const {
+    return NodeId{(view + restarts_ * 100'000) * 100 + node.value};
   }
   static NodeId node_of(NodeId endpoint) { return NodeId{endpoint.value % 100}; }
 
@@ -148,6 +151,15 @@ class VcCluster {
   // the membership service's TCP reply, `delay_us` later; lost if the leader crashed).
   void admit(NodeId joiner, NodeId leader, const core::View& view, const core::View& previous);
   void note(std::string problem) { problems_.push_back(std::move(problem)); }
+
+  // Total restart (docs/core.md, "Total restart"): crash_all() crashes every node (silently);
+  // restart_from_disks(back) restarts those nodes from what their disks hold (the durable
+  // prefix of each replica log, the whole view log), lets the one with the lowest rank in the
+  // newest logged view plan (core::plan_restart, its reports: every node in `back`) and starts
+  // every member of the restart view with the plan. The plan's status when it cannot.
+  void crash_all();
+  Result<core::RestartPlan> restart_from_disks(const std::vector<NodeId>& back);
+  std::optional<std::uint32_t> restarted_from;  // the last view of the latest total restart
 
   // Nodes in the group now: neither crashed nor stopped, with a view.
   std::vector<VcNode*> survivors();
@@ -174,6 +186,7 @@ class VcCluster {
   std::map<std::uint32_t, std::vector<NodeId>> endpoints_;  // node -> its endpoints
   std::set<std::pair<std::uint32_t, std::uint32_t>> cuts_;  // node pairs, both orders
   bool workload_on_ = true;
+  std::uint32_t restarts_ = 0;
   std::vector<std::string> problems_;  // found during the run (checked by check())
   void restart_incarnation(VcNode& node);
 };
