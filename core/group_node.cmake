@@ -8,4 +8,4 @@ add_library(squall_group
   ${CMAKE_CURRENT_LIST_DIR}/membership_wire.cpp)
 target_include_directories(squall_group PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(squall_group PUBLIC squall_core squall_config squall_fabric
-  PRIVATE Boost::headers Threads::Threads OpenSSL::Crypto)
+  PRIVATE Boost::headers Threads::Threads)

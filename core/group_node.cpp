@@ -87,10 +87,18 @@ Status GroupNode::Impl::open() {
     if (!secret.is_ok()) return secret.status();
     secret_ = std::move(secret).value();
   }
-  auto listener = fabric::BootstrapListener::start(config_.node.address, config_.ports.fabric);
+  fabric::BootstrapListenerOptions listener_options;
+  listener_options.hold_timeout_ms = connect_timeout_ms();
+  listener_options.secret = secret_;
+  auto listener = fabric::BootstrapListener::start(config_.node.address, config_.ports.fabric,
+                                                   listener_options);
   if (!listener.is_ok()) return listener.status();
   listener_ = std::move(listener).value();
   return start_membership_service();
+}
+
+std::uint32_t GroupNode::Impl::connect_timeout_ms() const {
+  return std::max(config_.timeouts.join_timeout_ms, config_.timeouts.failure_timeout_ms * 4);
 }
 
 ViewManagerOptions GroupNode::Impl::manager_options() const {
@@ -119,8 +127,8 @@ Result<fabric::Transport*> GroupNode::Impl::transport_for(const View& view) {
   options.max_message_bytes = static_cast<std::uint32_t>(config_.transport.max_message_bytes);
   options.max_peers = static_cast<std::uint32_t>(std::max<std::size_t>(view.size(), 2));
   options.max_regions = 2 * config_.layout.shards + 2;
-  options.connect_timeout_ms =
-      std::max(config_.timeouts.join_timeout_ms, config_.timeouts.failure_timeout_ms * 4);
+  options.connect_timeout_ms = connect_timeout_ms();
+  options.secret = secret_;
   options.channel = view.id().value;
   options.listener = listener_;
   auto created = fabric::LibfabricTransport::create(options);

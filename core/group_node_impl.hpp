@@ -48,6 +48,7 @@ struct GroupNode::Impl final : ViewHost {
   void halt(const std::string& reason);
   Status install_first(const View& view, std::optional<View> previous);
   ViewManagerOptions manager_options() const;
+  std::uint32_t connect_timeout_ms() const;
 
   // group_node_join.cpp
   Status start_membership_service();

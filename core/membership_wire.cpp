@@ -7,8 +7,7 @@
 
 #include "common/crc32c.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include "common/hmac.hpp"
 
 namespace squall::core {
 namespace {
@@ -18,19 +17,7 @@ constexpr std::size_t kMaxHostNameBytes = 255;
 }  // namespace
 
 MembershipMac membership_mac(std::span<const std::byte> data, std::string_view secret) {
-  MembershipMac mac{};
-  std::size_t length = 0;
-  // OpenSSL refuses a null key pointer even for an empty key.
-  static const unsigned char kEmpty = 0;
-  const unsigned char* key = secret.empty()
-                                 ? &kEmpty
-                                 : reinterpret_cast<const unsigned char*>(secret.data());
-  unsigned char* out = EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key, secret.size(),
-                                 reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-                                 reinterpret_cast<unsigned char*>(mac.data()), mac.size(),
-                                 &length);
-  SQUALL_ASSERT(out != nullptr && length == mac.size(), "HMAC-SHA256 failed");
-  return mac;
+  return hmac_sha256(secret, data);
 }
 
 namespace {
@@ -257,7 +244,7 @@ Result<MembershipMessage> decode_membership_message(std::span<const std::byte> f
   }
   std::span<const std::byte> sealed = frame.first(frame.size() - kMembershipMacBytes);
   MembershipMac expected = membership_mac(sealed, secret);
-  if (CRYPTO_memcmp(expected.data(), frame.data() + sealed.size(), kMembershipMacBytes) != 0) {
+  if (!hmac_equal(expected, frame.subspan(sealed.size()))) {
     return corruption(
         "membership message authentication failed (another cluster secret, or a secret "
         "configured on one side only)");

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common/bytes.hpp"
+#include "common/hmac.hpp"
 #include "common/ids.hpp"
 #include "common/status.hpp"
 #include "common/version.hpp"
@@ -33,7 +34,7 @@ namespace squall::core {
 inline constexpr std::uint32_t kMembershipMagic = 0x4D535153;  // "SQSM" little-endian
 inline constexpr std::uint16_t kMembershipWireVersion = 1;
 inline constexpr std::size_t kMembershipHeaderBytes = 16;
-inline constexpr std::size_t kMembershipMacBytes = 32;
+inline constexpr std::size_t kMembershipMacBytes = kHmacBytes;
 inline constexpr std::uint32_t kMaxMembershipBodyBytes = 1U << 20;
 inline constexpr std::size_t kMaxReasonBytes = 1024;
 inline constexpr std::size_t kMaxClusterNameBytes = 64;
@@ -129,7 +130,7 @@ inline constexpr std::size_t kMaxReportedShards = 1024;
 using MembershipMessage = std::variant<JoinRequest, JoinAccepted, Redirect, Retry, Refused,
                                        LeaveRequest, LeaveDone, RestartRequest>;
 
-using MembershipMac = std::array<std::byte, kMembershipMacBytes>;
+using MembershipMac = Hmac;
 // HMAC-SHA256 of `sealed` (a frame's header and body) under `secret`.
 MembershipMac membership_mac(std::span<const std::byte> sealed, std::string_view secret);
 

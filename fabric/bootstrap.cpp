@@ -192,6 +192,7 @@ Status Bootstrap::Service::attach() {
     listener.hold_timeout_ms = 0;  // nothing else will ever register here
     listener.max_pending_inbound = options_.max_pending_inbound;
     listener.max_held = 0;
+    listener.secret = options_.secret;
     auto started = BootstrapListener::start(options_.host, options_.port, listener);
     if (!started) return started.status();
     options_.listener = std::move(started).value();
@@ -208,7 +209,7 @@ void Bootstrap::Service::do_open(NodeId peer, PeerAddress address, std::uint64_t
   auto session = std::make_shared<Session>(io_, peer, id);
   session->dialer = options_.self < peer;
   session->address = std::move(address);
-  session->local_frame = encode_hello(local);
+  session->local_frame = encode_hello(local, options_.secret);
   sessions_[peer] = session;
 
   session->deadline.expires_after(Milliseconds(options_.connect_timeout_ms));
@@ -294,7 +295,7 @@ void Bootstrap::Service::read_reply(const SessionPtr& session) {
                              schedule_retry(session, "hello reply: " + body_error.message());
                              return;
                            }
-                           auto hello = decode_hello_body(parsed, session->body);
+                           auto hello = decode_hello_body(parsed, session->body, options_.secret);
                            if (!hello) {
                              fail(session, hello.status());
                              return;

@@ -44,6 +44,7 @@ struct BootstrapOptions {
   std::uint32_t connect_timeout_ms = 10'000;
   std::uint32_t hello_timeout_ms = 5'000;
   std::uint32_t max_pending_inbound = 64;
+  std::string secret;  // the cluster secret (hello MAC); a shared listener has its own copy
 };
 
 struct BootstrapEvent {

@@ -252,7 +252,7 @@ void BootstrapListener::Impl::read_body(const PendingPtr& pending) {
                        refuse(pending, "hello body: " + error.message());
                        return;
                      }
-                     auto hello = decode_hello_body(parsed, pending->body);
+                     auto hello = decode_hello_body(parsed, pending->body, options_.secret);
                      if (!hello) {
                        refuse(pending, hello.status().message());
                        return;

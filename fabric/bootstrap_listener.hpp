@@ -37,6 +37,7 @@ struct BootstrapListenerOptions {
   std::uint32_t max_pending_inbound = 128;   // connections whose hello is still being read
   std::uint32_t max_held = 64;               // connections held for an unknown channel
   std::uint32_t max_retired_channels = 4096; // retired channels remembered (oldest forgotten)
+  std::string secret;  // the cluster secret: hellos must carry its MAC (bootstrap_wire.hpp)
 
   // invalid_argument naming the field and the allowed range, or ok.
   Status validate() const;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "common/crc32c.hpp"
+#include "common/hmac.hpp"
 
 namespace squall::fabric {
 namespace {
@@ -63,7 +64,7 @@ Status get_regions(ByteReader& reader, Hello& hello) {
 
 }  // namespace
 
-Bytes encode_hello(const Hello& hello) {
+Bytes encode_hello(const Hello& hello, std::string_view secret) {
   SQUALL_ASSERT(hello.provider.size() <= kProviderNameMaxBytes, "provider name too long");
   SQUALL_ASSERT(!hello.endpoint_name.empty() &&
                     hello.endpoint_name.size() <= kEndpointNameMaxBytes,
@@ -84,6 +85,8 @@ Bytes encode_hello(const Hello& hello) {
   put_region(writer, hello.control);
   writer.put(static_cast<std::uint32_t>(hello.regions.size()));
   for (const RegionDescriptor& region : hello.regions) put_region(writer, region);
+  Hmac mac = hmac_sha256(secret, body);
+  writer.put_bytes(mac);
   SQUALL_ASSERT(body.size() <= kHelloBodyMaxBytes, "hello body of {} bytes", body.size());
 
   Bytes frame;
@@ -126,11 +129,20 @@ Result<HelloHeader> decode_hello_header(std::span<const std::byte> bytes) {
   return header;
 }
 
-Result<Hello> decode_hello_body(const HelloHeader& header, std::span<const std::byte> body) {
+Result<Hello> decode_hello_body(const HelloHeader& header, std::span<const std::byte> body,
+                                std::string_view secret) {
   if (body.size() != header.body_length) return refuse("body length mismatch");
   if (crc32c(body) != header.body_crc32c) {
     return Status(Code::corruption, "hello: body checksum mismatch");
   }
+  if (body.size() < kHmacBytes) return refuse("no room for the MAC");
+  std::span<const std::byte> fields = body.first(body.size() - kHmacBytes);
+  if (!hmac_equal(hmac_sha256(secret, fields), body.subspan(fields.size()))) {
+    return Status(Code::corruption,
+                  "hello authentication failed (another cluster secret, or a secret "
+                  "configured on one side only)");
+  }
+  body = fields;
   ByteReader reader(body);
   Hello hello;
   if (!reader.get(hello.from.value) || !reader.get(hello.to.value) ||
@@ -153,11 +165,11 @@ Result<Hello> decode_hello_body(const HelloHeader& header, std::span<const std::
   return hello;
 }
 
-Result<Hello> decode_hello(std::span<const std::byte> frame) {
+Result<Hello> decode_hello(std::span<const std::byte> frame, std::string_view secret) {
   if (frame.size() < kHelloHeaderBytes) return refuse("header truncated");
   auto header = decode_hello_header(frame.first(kHelloHeaderBytes));
   if (!header) return header.status();
-  return decode_hello_body(*header, frame.subspan(kHelloHeaderBytes));
+  return decode_hello_body(*header, frame.subspan(kHelloHeaderBytes), secret);
 }
 
 }  // namespace squall::fabric

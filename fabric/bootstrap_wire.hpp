@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/bytes.hpp"
@@ -69,16 +70,20 @@ struct HelloHeader {
   std::uint32_t body_crc32c = 0;
 };
 
-// The whole frame: header followed by body.
-Bytes encode_hello(const Hello& hello);
+// The whole frame: header followed by body. The body ends with an HMAC-SHA256 of the body
+// before it under the cluster secret (`secret`, empty when none is configured), so only
+// members that hold the secret can connect (docs/security.md).
+Bytes encode_hello(const Hello& hello, std::string_view secret = {});
 
 // Validates the 16 header bytes (magic, version, kind, body length cap).
 Result<HelloHeader> decode_hello_header(std::span<const std::byte> header);
 
-// Validates the body against its header (length, CRC) and decodes it.
-Result<Hello> decode_hello_body(const HelloHeader& header, std::span<const std::byte> body);
+// Validates the body against its header (length, CRC) and its MAC under `secret`, and
+// decodes it. corruption "hello authentication failed" for another (or a missing) secret.
+Result<Hello> decode_hello_body(const HelloHeader& header, std::span<const std::byte> body,
+                                std::string_view secret = {});
 
 // Convenience for tests: header + body in one buffer; refuses trailing bytes.
-Result<Hello> decode_hello(std::span<const std::byte> frame);
+Result<Hello> decode_hello(std::span<const std::byte> frame, std::string_view secret = {});
 
 }  // namespace squall::fabric

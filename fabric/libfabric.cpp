@@ -57,6 +57,7 @@ Result<std::unique_ptr<LibfabricTransport>> LibfabricTransport::create(
   bootstrap.connect_timeout_ms = options.connect_timeout_ms;
   bootstrap.hello_timeout_ms = options.hello_timeout_ms;
   bootstrap.max_pending_inbound = 2 * options.max_peers;
+  bootstrap.secret = options.secret;
   auto started = Bootstrap::start(bootstrap);
   if (!started) return started.status();
   impl->bootstrap = std::move(started).value();

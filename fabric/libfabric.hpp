@@ -46,6 +46,8 @@ struct LibfabricOptions {
   std::uint32_t max_regions = 64;       // regions that may be registered
   std::uint32_t connect_timeout_ms = 10'000;  // add_peer() to peer_connected, else peer_failed
   std::uint32_t hello_timeout_ms = 5'000;     // an inbound bootstrap must say hello this fast
+  // The cluster secret: hellos carry an HMAC under it (a shared listener needs the same one).
+  std::string secret;
 
   // invalid_argument naming the field and the allowed range, or ok.
   Status validate() const;

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "common/crc32c.hpp"
+#include "common/hmac.hpp"
 #include "fabric/bootstrap_wire.hpp"
 #include "fabric/libfabric_wire.hpp"
 
@@ -34,7 +35,14 @@ void put_u32(Bytes& frame, std::size_t at, std::uint32_t value) {
 }
 
 // After a body edit: fixes length and CRC in the header so the body validation is reached.
+// Recomputes the MAC (empty secret), the body length and the CRC of an edited frame.
 void reseal(Bytes& frame) {
+  if (frame.size() >= kHelloHeaderBytes + kHmacBytes) {
+    std::span<const std::byte> fields(frame.data() + kHelloHeaderBytes,
+                                      frame.size() - kHelloHeaderBytes - kHmacBytes);
+    Hmac mac = hmac_sha256({}, fields);
+    std::copy(mac.begin(), mac.end(), frame.end() - static_cast<std::ptrdiff_t>(kHmacBytes));
+  }
   std::span<const std::byte> body(frame.data() + kHelloHeaderBytes,
                                   frame.size() - kHelloHeaderBytes);
   put_u32(frame, 8, static_cast<std::uint32_t>(body.size()));
@@ -56,7 +64,7 @@ TEST_CASE("hello: round trip") {
   auto decoded = decode_hello(frame);
   REQUIRE(decoded.is_ok());
   REQUIRE(*decoded == hello);
-  REQUIRE(frame.size() == kHelloHeaderBytes + 28 + 4 + 18 + 28 + 4 + 2 * 28);
+  REQUIRE(frame.size() == kHelloHeaderBytes + 28 + 4 + 18 + 28 + 4 + 2 * 28 + kHmacBytes);
   // The channel sits right after `to`, little-endian.
   REQUIRE(frame[kChannelAt] == std::byte{0x0D});
   REQUIRE(frame[kChannelAt + 3] == std::byte{0x0B});
@@ -90,6 +98,18 @@ TEST_CASE("hello: header refusals") {
   bad = frame;
   put_u32(bad, 8, 0);
   REQUIRE_FALSE(decode_hello(bad).is_ok());
+}
+
+TEST_CASE("hello: authenticated with the cluster secret") {
+  const std::string secret = "shared-cluster-secret";
+  Bytes frame = encode_hello(sample_hello(), secret);
+  REQUIRE(decode_hello(frame, secret).is_ok());
+  for (std::string_view other : {std::string_view{}, std::string_view{"shared-cluster-secreT"}}) {
+    Status refused = decode_hello(frame, other).status();
+    REQUIRE(refused.code() == Code::corruption);
+    REQUIRE(refused.message().find("authentication failed") != std::string::npos);
+  }
+  REQUIRE_FALSE(decode_hello(encode_hello(sample_hello()), secret).is_ok());
 }
 
 TEST_CASE("hello: body refusals") {
