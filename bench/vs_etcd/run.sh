@@ -256,17 +256,20 @@ run_workloads() {
 }
 
 machine_section() {
-  local cpu
+  local cpu mode="${duration} s measured after a ${warmup} s warmup per run"
   cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+  [ $quick = 1 ] && mode="--quick: $mode"
   cat <<EOF
-Run: $(date -u +%FT%TZ), \`bench/vs_etcd/run.sh$([ $quick = 1 ] && echo ' --quick')\`
-($([ $quick = 1 ] && echo "quick: ${duration} s" || echo "${duration} s") measured after a
-${warmup} s warmup per run). Machine: $(nproc) CPUs ($cpu), $(uname -sr), data dirs on
-$(df -h "$root" | awk 'NR == 2 {print $1 " (" $2 ")"}'); load average at start: $load_start.
-Squall: 3 nodes from \`tools/squall-local\` (release preset, libfabric \`tcp\` on \`lo\`,
-1 shard x 3 replicas). etcd: $(etcd --version | head -1 | awk '{print $3}') (Debian
-\`etcd-server\`), 3 members, default fsync. Every client, server and the kernel share the
-same CPUs, so the load generator (2 threads) competes with the servers it measures.
+Run of $(date -u +%FT%TZ), \`bench/vs_etcd/run.sh$([ $quick = 1 ] && echo ' --quick')\` ($mode).
+
+- Machine: $(nproc) CPUs ($cpu), $(uname -sr); data directories on
+  $(df -h "$root" | awk 'NR == 2 {print $1 " (" $2 ")"}'); load average at start $load_start.
+- Squall: 3 nodes from \`tools/squall-local\` (RelWithDebInfo, libfabric \`tcp\` on \`lo\`,
+  1 shard x 3 replicas).
+- etcd: $(etcd --version | head -1 | awk '{print $3}') (Debian \`etcd-server\`), 3 members,
+  default fsync.
+- Load: \`squall-loadgen\`, 2 event-loop threads, connections round-robin over the 3 nodes /
+  members; client, servers and kernel share the same CPUs.
 EOF
 }
 
@@ -278,7 +281,6 @@ write_docs() {
     note "no results markers in $doc: tables not written"
     return
   fi
-  { machine_section; printf '%s\n' "$tables"; } >"$results/section.md"
   awk -v begin="$begin" -v end="$end" -v section="$results/section.md" '
     $0 == begin { print; while ((getline line < section) > 0) print line; skip = 1; next }
     $0 == end { skip = 0 }
@@ -298,9 +300,8 @@ trap teardown EXIT
 start_squall
 start_etcd
 run_workloads
-printf '%s\n' "$tables" >"$results/tables.md"
+{ machine_section; printf '%s\n' "$tables"; } >"$results/section.md"
 echo
-machine_section
-printf '%s\n' "$tables"
+cat "$results/section.md"
 [ $docs = 1 ] && write_docs
 note "results (text and JSON per run): $results"
