@@ -6,6 +6,7 @@
 // to one view with every live node that asked to join. SQUALL_SIM_SEED=<seed> replays a seed.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -214,4 +215,50 @@ TEST_CASE("joins and leaves under faults: leader, joiner and source crashes, man
     totals.add(cluster);
   }
   totals.print("joins under faults");
+}
+
+TEST_CASE("joins during a view change, and a source crash during the joiner's transfer") {
+  auto [first, last] = seed_range(12);
+  std::size_t mid_change = 0;
+  std::size_t mid_transfer = 0;
+  for (std::uint64_t seed = first; seed <= last; ++seed) {
+    Scenario scenario = draw(seed + 70'000, 5, 2);
+    scenario.sim.seed = seed;
+    scenario.options.layout = {.shards = 2, .replicas_per_shard = 5};
+    scenario.options.compact_keep = 0;
+    VcCluster cluster(scenario.sim, scenario.options);
+    cluster.run_for(10'000);
+    // A member crashes; the joins arrive while the change is under way.
+    cluster.crash(NodeId{5}, fabric::CrashDetection::silent);
+    auto changing = [&cluster] {
+      return std::any_of(cluster.nodes.begin(), cluster.nodes.begin() + 4, [](const auto& node) {
+        return node->manager->state() == core::ViewManagerState::changing;
+      });
+    };
+    for (int step = 0; step < 400 && !changing(); ++step) cluster.run_for(100);
+    mid_change += changing() ? 1 : 0;
+    cluster.request_join(NodeId{6});
+    cluster.request_join(NodeId{7});
+    // Then the first source of the joiners' shards crashes as soon as a joiner is pulling.
+    VcNode& joiner = *cluster.nodes[5];
+    for (int step = 0; step < 400; ++step) {
+      cluster.run_for(100);
+      if (joiner.manager && !joiner.manager->shard_ready(ShardId{0})) break;
+    }
+    if (joiner.manager && !joiner.manager->shard_ready(ShardId{0})) {
+      ++mid_transfer;
+      NodeId source = joiner.manager->view().shard_members(ShardId{0}).front();
+      cluster.crash(source, fabric::CrashDetection::silent);
+    }
+    finish(cluster, scenario);
+    INFO(scenario.describe());
+    REQUIRE(cluster.survivors().size() >= 5);
+  }
+  std::printf("joins during a change: %zu of %zu seeds saw the change under way, %zu crashed "
+              "the source mid-transfer\n", mid_change, static_cast<std::size_t>(last - first + 1),
+              mid_transfer);
+  if (last > first) {
+    REQUIRE(mid_change > 0);
+    REQUIRE(mid_transfer > 0);
+  }
 }
