@@ -10,6 +10,7 @@ packages=(
   libcereal-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   catch2 nlohmann-json3-dev libcli11-dev libssl-dev
   curl procps iproute2
+  clang llvm
   etcd-server etcd-client
 )
 
