@@ -36,7 +36,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
         targets_(std::move(targets)),
         request_(std::move(request)),
         finish_(std::move(finish)),
-        resolver_(io) {}
+        resolver_(io),
+        deadline_(std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(options.timeout_ms)) {}
 
   void start() { attempt(); }
   void cancel() {
@@ -60,7 +62,13 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     parser_.emplace();
     parser_->body_limit(options_.max_body_bytes);
     request_.set(http::field::host, targets_[index_]);
-    stream_->expires_after(std::chrono::milliseconds(options_.timeout_ms));
+    // The whole request has timeout_ms; each attempt gets an equal share of what is left,
+    // so a target that accepts but never answers (a frozen node) leaves time for the others.
+    const auto left = deadline_ - std::chrono::steady_clock::now();
+    if (left <= std::chrono::milliseconds(0)) {
+      return finish_(id_, Status(Code::timed_out, "forwarding timed out: " + last_error_));
+    }
+    stream_->expires_after(left / static_cast<long>(targets_.size() - index_));
     resolver_.async_resolve(
         target->host, std::to_string(target->port),
         [self = shared_from_this()](beast::error_code error, tcp::resolver::results_type found) {
@@ -122,6 +130,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::optional<beast::tcp_stream> stream_;
   beast::flat_buffer buffer_;
   std::optional<http::response_parser<http::string_body>> parser_;
+  const std::chrono::steady_clock::time_point deadline_;
   std::size_t index_ = 0;
   std::string last_error_ = "no target";
 };

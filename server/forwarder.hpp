@@ -3,8 +3,9 @@
 // "Forwarding").
 //
 // One thread runs the client's I/O. Each attempt opens a connection, sends the request and
-// reads the answer within `timeout_ms`; a failed connection or a 503 answer moves on to the
-// next target; after the last one the request fails with unavailable. At most
+// reads the answer; a failed connection or a 503 answer moves on to the next target; after the
+// last one the request fails with unavailable. The whole request is bounded by `timeout_ms`
+// (timed_out), each attempt by an equal share of the time left. At most
 // `max_in_flight` requests at once (beyond: would_block). Thread-safe.
 #pragma once
 
@@ -21,7 +22,7 @@
 namespace squall::server {
 
 struct ForwarderOptions {
-  std::uint32_t timeout_ms = 5000;      // per attempt
+  std::uint32_t timeout_ms = 5000;      // per forwarded request, all attempts together
   std::size_t max_in_flight = 1024;
   std::uint64_t max_body_bytes = 17ULL << 20;  // largest answer accepted
 };

@@ -4,9 +4,15 @@
 // codec and list merge on their own.
 #include <catch2/catch.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <future>
+#include <thread>
 
 #include "server/forward_codec.hpp"
+#include "server/forwarder.hpp"
 #include "server/list_merge.hpp"
 #include "test/integration/daemon_fake_group.hpp"
 
@@ -93,6 +99,41 @@ struct Fixture {
   FakeGroup group;
   std::unique_ptr<server::ReplicatedBackend> backend;
   std::vector<std::unique_ptr<server::ShardReplica>> replicas;
+};
+
+// A listening socket on 127.0.0.1 (port from the kernel). Connections complete (the kernel
+// accepts them into the backlog) but nothing answers unless serve_once() runs.
+struct Listener {
+  Listener() {
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+    REQUIRE(listen(fd, 16) == 0);
+    socklen_t size = sizeof(address);
+    REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0);
+    port = ntohs(address.sin_port);
+  }
+  ~Listener() { close(fd); }
+  std::string target() const { return fmt::format("127.0.0.1:{}", port); }
+  // Accepts one connection, reads the request head and answers 200 "ok".
+  void serve_once() {
+    const int client = accept(fd, nullptr, nullptr);
+    if (client < 0) return;
+    std::string head;
+    char buffer[512];
+    while (head.find("\r\n\r\n") == std::string::npos) {
+      const ssize_t got = read(client, buffer, sizeof(buffer));
+      if (got <= 0) break;
+      head.append(buffer, static_cast<std::size_t>(got));
+    }
+    const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    (void)!write(client, answer.data(), answer.size());
+    close(client);
+  }
+  int fd = -1;
+  std::uint16_t port = 0;
 };
 
 server::Precondition if_version(Version version) {
@@ -268,6 +309,42 @@ TEST_CASE("Backend: a shard this node does not serve, without a forwarder, is un
   CHECK(result.status().code() == Code::unavailable);
   CHECK_FALSE(backend.ready());
   other.stop();
+}
+
+TEST_CASE("Forwarder: a refused and a silent target are passed over for one that answers") {
+  auto forwarder = server::Forwarder::start({2000, 16, 1 << 20});
+  REQUIRE(forwarder.is_ok());
+  std::string refused;
+  {
+    Listener closed;  // its port, once closed, refuses connections
+    refused = closed.target();
+  }
+  Listener silent;
+  Listener answering;
+  std::thread server([&] { answering.serve_once(); });
+  auto answer = Fixture::wait<server::HttpResponse>([&](auto done) {
+    forwarder.value()->send({refused, silent.target(), answering.target()},
+                            server::forward_request(server::GetRequest{"k", {}, {}}), done);
+  });
+  server.join();
+  REQUIRE(answer.is_ok());
+  CHECK(answer->result_int() == 200);
+  CHECK(answer->body() == "ok");
+
+  // Nobody answers: the request ends (timed out or unavailable), never hangs.
+  auto nobody = Fixture::wait<server::HttpResponse>([&](auto done) {
+    forwarder.value()->send({silent.target(), refused},
+                            server::forward_request(server::GetRequest{"k", {}, {}}), done);
+  });
+  REQUIRE_FALSE(nobody.is_ok());
+  CHECK((nobody.status().code() == Code::timed_out ||
+         nobody.status().code() == Code::unavailable));
+  forwarder.value()->stop();
+  auto stopped = Fixture::wait<server::HttpResponse>([&](auto done) {
+    forwarder.value()->send({answering.target()},
+                            server::forward_request(server::GetRequest{"k", {}, {}}), done);
+  });
+  CHECK(stopped.status().code() == Code::unavailable);
 }
 
 TEST_CASE("List merge cuts at a source that stopped early") {
