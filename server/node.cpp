@@ -186,7 +186,7 @@ Status Node::start_group() {
     backend_->on_installed();
   };
   callbacks.persisted = [this](ShardId shard, Version frontier) {
-    hub_->frontier(shard, frontier);
+    replicas_.at(shard)->frontier(frontier);
     persisted_.at(shard).store(frontier);
     backend_->on_persisted(shard, frontier);
   };

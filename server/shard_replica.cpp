@@ -39,8 +39,10 @@ Status ShardReplica::apply(const core::DeliveredUpdate& update) {
   SQUALL_TRY(machine_->apply(update));
   delivered_timestamp_ = update.timestamp;
   delivered_version_.store(update.version);
+  // The hub takes events above its frontier only; an update at or below it (a replica
+  // catching up under a frontier the others already reached) is history to the hub.
   if (hub_ != nullptr && last_result_ && last_result_->op != kvstore::KvOp::barrier &&
-      written(last_result_->outcome)) {
+      written(last_result_->outcome) && update.version > hub_frontier_) {
     publish(update);
   }
   return Status::ok();
@@ -54,6 +56,12 @@ void ShardReplica::publish(const core::DeliveredUpdate& update) {
   const kvstore::WatchOp op =
       decoded->op == kvstore::KvOp::del ? kvstore::WatchOp::del : kvstore::WatchOp::put;
   hub_->publish(shard_, update.version, update.timestamp, op, decoded->key, decoded->value);
+}
+
+void ShardReplica::frontier(Version frontier) {
+  if (frontier <= hub_frontier_) return;
+  hub_frontier_ = frontier;
+  if (hub_ != nullptr) hub_->frontier(shard_, frontier);
 }
 
 Status ShardReplica::install(const core::Checkpoint& checkpoint,

@@ -48,6 +48,9 @@ class ShardReplica final : public core::StateMachine {
   Status install(const core::Checkpoint& checkpoint,
                  std::span<const core::LoggedUpdate> suffix) override;
 
+  // The shard's persistence frontier moved (progress thread): passed on to the watch hub.
+  void frontier(Version frontier);
+
   ShardId shard() const { return shard_; }
   kvstore::KvStateMachine& machine() { return *machine_; }
   // Timestamp of the last update applied here (0 before the first).
@@ -72,6 +75,7 @@ class ShardReplica final : public core::StateMachine {
   // The result of the update being applied (set by the machine's on_result).
   std::optional<kvstore::KvResult> last_result_;
   HlcTimestamp delivered_timestamp_ = 0;
+  Version hub_frontier_ = 0;  // the highest frontier given to the hub
   std::atomic<Version> delivered_version_{0};
 };
 
