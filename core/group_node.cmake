@@ -4,6 +4,7 @@
 add_library(squall_group
   ${CMAKE_CURRENT_LIST_DIR}/group_node.cpp
   ${CMAKE_CURRENT_LIST_DIR}/group_node_join.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/group_node_restart.cpp
   ${CMAKE_CURRENT_LIST_DIR}/membership_service.cpp
   ${CMAKE_CURRENT_LIST_DIR}/membership_wire.cpp)
 target_include_directories(squall_group PUBLIC ${PROJECT_SOURCE_DIR})

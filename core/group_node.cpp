@@ -193,9 +193,11 @@ void GroupNode::Impl::halt(const std::string& reason) {
   publish_status(true);
 }
 
-Status GroupNode::Impl::install_first(const View& view, std::optional<View> previous) {
+Status GroupNode::Impl::install_first(const View& view, std::optional<View> previous,
+                                      std::map<ShardId, NodeId> restart_sources) {
   ViewManagerOptions options = manager_options();
   options.previous = previous;
+  options.restart_sources = std::move(restart_sources);
   previous_view_ = std::move(previous);
   auto manager = ViewManager::create(view, options, *this, clock_, *log_);
   if (!manager.is_ok()) return manager.status();
@@ -265,6 +267,7 @@ void GroupNode::Impl::publish_status(bool force) {
     status.own_shards = view.shards_of(self_.id);
     status.majority = !stopped_ && membership.state() != MembershipState::stopped;
     status.views_installed = manager_->views_installed();
+    status.voter_stage = static_cast<std::uint8_t>(membership.voter_stage());
   }
   std::lock_guard lock(mutex_);
   status_ = std::move(status);

@@ -82,6 +82,9 @@ struct GroupStatus {
   std::vector<ShardId> under_replicated;
   std::vector<ShardId> own_shards;         // served by this node
   bool majority = false;  // in a view and not on a minority side
+  // Whose majority counts in this view (core/membership.hpp): 2 (`all`) once every member
+  // has heard every joiner; before, losing the members carried over can stop the group.
+  std::uint8_t voter_stage = 0;
   std::string stop_reason;
   std::uint64_t views_installed = 0;
 };

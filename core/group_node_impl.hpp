@@ -18,6 +18,7 @@
 #include "common/hlc.hpp"
 #include "core/group_node.hpp"
 #include "core/membership_service.hpp"
+#include "core/restart.hpp"
 #include "core/view_change.hpp"
 #include "core/view_log.hpp"
 #include "fabric/bootstrap_listener.hpp"
@@ -46,7 +47,8 @@ struct GroupNode::Impl final : ViewHost {
   void run_tasks();
   void publish_status(bool force);
   void halt(const std::string& reason);
-  Status install_first(const View& view, std::optional<View> previous);
+  Status install_first(const View& view, std::optional<View> previous,
+                       std::map<ShardId, NodeId> restart_sources = {});
   ViewManagerOptions manager_options() const;
   std::uint32_t connect_timeout_ms() const;
 
@@ -65,6 +67,15 @@ struct GroupNode::Impl final : ViewHost {
   bool propose_leave(std::optional<fabric::PeerAddress>& target,
                      std::chrono::steady_clock::time_point deadline);
   Status post_task(std::function<void()> task);
+
+  // group_node_restart.cpp
+  Result<RestartRequest> own_restart_request(const ViewRecord& last);
+  void restart_loop(const ViewRecord& last);
+  bool restart_call(fabric::PeerAddress target, const RestartRequest& request);
+  void on_restart(const RestartRequest& request, const MembershipService::Reply& reply);
+  JoinAccepted restart_acceptance() const;
+  void try_lead_restart();
+  void set_waiting(std::string why);
   void post_halt(const std::string& reason);
 
   config::Config config_;
@@ -86,6 +97,13 @@ struct GroupNode::Impl final : ViewHost {
   std::optional<View> current_view_;    // copy of the installed view (joiners are answered)
   std::map<std::uint32_t, MembershipService::Reply> pending_joins_;  // by joiner id
   bool stopped_ = false;
+  // Total restart (progress thread): the last view of the log, the reports received (this
+  // node's too), and — once decided by this node as the restart leader — the restart view.
+  std::optional<View> restart_last_;
+  std::map<std::uint32_t, RestartReport> restart_reports_;
+  std::optional<View> restart_view_;
+  std::map<ShardId, NodeId> restart_sources_;
+  std::string restart_waiting_for_ = "no report yet";  // guarded by mutex_
   std::string stop_reason_;
 
   // Threads and hand-over.

@@ -103,6 +103,7 @@ void GroupNode::Impl::begin() {
     });
     return;
   }
+  if (last && last->members.size() > 1) return restart_loop(*last);
   join_loop();
 }
 
@@ -172,8 +173,11 @@ void GroupNode::Impl::accept_join(const JoinAccepted& accepted) {
   if (!view->contains(self_.id)) return post_halt("join reply: a view without this node");
   log()->info("admitted in view {} ({} members)", view->id().value, view->size());
   View first = std::move(view).value();
-  (void)post_task([this, first, previous] {
-    Status installed = install_first(first, previous);
+  std::map<ShardId, NodeId> sources;
+  for (const ShardSource& source : accepted.sources) sources[source.shard] = source.source;
+  (void)post_task([this, first, previous, sources] {
+    if (manager_) return;  // the restart leader installed on its own meanwhile
+    Status installed = install_first(first, previous, sources);
     if (!installed.is_ok()) halt("cannot install the admitting view: " + installed.to_string());
   });
 }
@@ -198,6 +202,7 @@ void GroupNode::Impl::on_request(MembershipMessage request, MembershipService::R
   Status posted = post_task([this, request = std::move(request), reply]() mutable {
     if (auto* join = std::get_if<JoinRequest>(&request)) return on_join(*join, reply);
     if (auto* leave = std::get_if<LeaveRequest>(&request)) return on_leave(*leave, reply);
+    if (auto* restart = std::get_if<RestartRequest>(&request)) return on_restart(*restart, reply);
     reply(Refused{"not a request"});
   });
   if (!posted.is_ok()) reply(Retry{"this node is stopping"});

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "common/assert.hpp"
 #include "common/bytes.hpp"
 #include "common/crc32c.hpp"
@@ -44,10 +46,31 @@ FileLogMachine::FileLogMachine(std::string path) : path_(std::move(path)) {
   fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   SQUALL_ASSERT(fd_ >= 0, "cannot open test log {}", path_);
   reload();
+  synced_ = sync_target_ = applied_;
+  syncer_ = std::thread([this] { sync_loop(); });
 }
 
 FileLogMachine::~FileLogMachine() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  syncer_.join();
   if (fd_ >= 0) ::close(fd_);
+}
+
+void FileLogMachine::sync_loop() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    wake_.wait(lock, [this] { return stopping_ || sync_target_ > synced_; });
+    if (stopping_) return;
+    Version target = sync_target_;
+    lock.unlock();
+    SQUALL_ASSERT(::fdatasync(fd_) == 0, "fdatasync test log");
+    lock.lock();
+    synced_ = target;
+  }
 }
 
 void FileLogMachine::reload() {
@@ -84,7 +107,11 @@ void FileLogMachine::append(const core::LoggedUpdate& update) {
   checksum_ = chain(checksum_, update);
   applied_ = update.version;
   log_.push_back(update);
-  dirty_ = true;
+  {
+    std::lock_guard lock(mutex_);
+    sync_target_ = applied_;
+  }
+  wake_.notify_one();
 }
 
 Status FileLogMachine::apply(const core::DeliveredUpdate& update) {
@@ -95,11 +122,8 @@ Status FileLogMachine::apply(const core::DeliveredUpdate& update) {
 }
 
 Version FileLogMachine::persisted_version() {
-  if (dirty_) {
-    SQUALL_ASSERT(::fdatasync(fd_) == 0, "fdatasync test log");
-    dirty_ = false;
-    persisted_ = applied_;
-  }
+  std::lock_guard lock(mutex_);
+  persisted_ = std::max(persisted_, synced_);
   return persisted_;
 }
 
@@ -139,7 +163,10 @@ Status FileLogMachine::install(const core::Checkpoint& checkpoint,
     return corruption("checkpoint does not end at its version");
   }
   for (const auto& update : suffix) append(update);
-  (void)persisted_version();
+  SQUALL_ASSERT(::fdatasync(fd_) == 0, "fdatasync test log");
+  std::lock_guard lock(mutex_);
+  synced_ = sync_target_ = applied_;
+  persisted_ = applied_;
   return Status::ok();
 }
 

@@ -4,10 +4,14 @@
 //
 // File: records of version:u64 timestamp:u64 sender:u32 length:u32 payload; a torn tail is
 // dropped at open. A checkpoint is the whole log (small in tests); install() rewrites the
-// file. Thread: the node's progress thread only.
+// file. Threads: the node's progress thread calls everything; fdatasync runs on a sync thread
+// of its own (the progress thread must never wait for the disk: heartbeats would stall).
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -37,7 +41,7 @@ class FileLogMachine final : public core::StateMachine {
  private:
   void reload();
   void append(const core::LoggedUpdate& update);
-  void rewrite();
+  void sync_loop();
 
   std::string path_;
   int fd_ = -1;
@@ -45,7 +49,14 @@ class FileLogMachine final : public core::StateMachine {
   Version applied_ = 0;
   Version persisted_ = 0;
   std::uint64_t checksum_ = 0;
-  bool dirty_ = false;
+  // Sync thread hand-over: the version written when a sync was asked for, the one made
+  // durable by the last completed sync.
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  Version sync_target_ = 0;
+  Version synced_ = 0;
+  bool stopping_ = false;
+  std::thread syncer_;
 };
 
 }  // namespace squall::testing

@@ -57,7 +57,7 @@ std::string GroupCluster::render(std::uint32_t id, const std::string& cluster_na
       "cluster:\n  name: {}\n{}node:\n  id: {}\n  data_dir: \"{}/node{}\"\n"
       "  address: 127.0.0.1\ncontact:\n  address: 127.0.0.1\n  port: {}\n"
       "ports:\n  membership: {}\n  state_transfer: {}\n  fabric: {}\n"
-      "timeouts:\n  heartbeat_ms: 20\n  failure_timeout_ms: 600\n  join_timeout_ms: 20000\n"
+      "timeouts:\n  heartbeat_ms: 20\n  failure_timeout_ms: 1000\n  join_timeout_ms: 20000\n"
       "rest:\n  listen: \"127.0.0.1:{}\"\nlogging:\n  level: {}\n{}",
       cluster_name, secret_line, id, root_, id, base_port_, base, base + 1, base + 2, base + 3, log_level(), extra_);
 }
@@ -75,6 +75,14 @@ void GroupCluster::start(std::uint32_t id, const std::string& cluster_name,
 void GroupCluster::kill(std::uint32_t id, int signal_number) {
   processes_.at(id)->signal(signal_number);
   if (signal_number == SIGKILL) {
+    (void)processes_.at(id)->wait_exit(5000);
+    processes_.erase(id);
+  }
+}
+
+void GroupCluster::kill_all(const std::vector<std::uint32_t>& ids) {
+  for (std::uint32_t id : ids) processes_.at(id)->signal(SIGKILL);
+  for (std::uint32_t id : ids) {
     (void)processes_.at(id)->wait_exit(5000);
     processes_.erase(id);
   }
@@ -103,6 +111,12 @@ void GroupCluster::consume(std::uint32_t id, const std::string& line) {
     }
   } else if (verb == "STOPPED") {
     states_[id].stopped = line.substr(8);
+  } else if (verb == "STATUS") {
+    std::string phase;
+    std::uint32_t view = 0;
+    std::uint32_t leader = 0;
+    std::size_t members = 0;
+    in >> phase >> view >> leader >> members >> states_[id].voter_stage;
   } else if (verb == "LOG") {
     last_log_[id] = line;
   }
@@ -168,6 +182,24 @@ std::map<std::uint32_t, std::string> GroupCluster::await_logs(
   std::map<std::uint32_t, std::string> logs;
   for (std::uint32_t id : nodes) logs[id] = last_log_[id];
   return logs;
+}
+
+bool GroupCluster::await_all_voters(const std::vector<std::uint32_t>& nodes,
+                                    std::uint64_t timeout_ms) {
+  for (std::uint64_t waited = 0; waited < timeout_ms; waited += 100) {
+    for (std::uint32_t id : nodes) states_[id].voter_stage = 0;
+    for (std::uint32_t id : nodes) command(id, "status");
+    bool all = await(
+        [&] {
+          for (std::uint32_t id : nodes) {
+            if (states_[id].voter_stage != 2) return false;
+          }
+          return true;
+        },
+        100);
+    if (all) return true;
+  }
+  return false;
 }
 
 std::vector<std::string> GroupCluster::lines(std::uint32_t id) const {

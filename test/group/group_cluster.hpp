@@ -15,6 +15,7 @@ namespace squall::testing {
 
 struct NodeState {
   std::uint32_t view = 0;            // last VIEW seen
+  std::uint32_t voter_stage = 0;     // last STATUS seen
   std::vector<std::uint32_t> members;
   std::optional<std::string> stopped;
 };
@@ -30,6 +31,8 @@ class GroupCluster {
   void start(std::uint32_t id, const std::string& cluster_name = "groupt",
              const std::string& secret = "");
   void kill(std::uint32_t id, int signal_number);
+  // SIGKILL to every listed node at once (a power cut), then reaps them.
+  void kill_all(const std::vector<std::uint32_t>& ids);
   bool running(std::uint32_t id) const;
   integration::ChildProcess& process(std::uint32_t id) { return *processes_.at(id); }
 
@@ -44,6 +47,8 @@ class GroupCluster {
                                                   std::uint32_t shard, std::size_t entries,
                                                   std::uint64_t timeout_ms);
   void command(std::uint32_t id, const std::string& line);
+  // Every listed node reports voter stage 2 (`all`): any majority of the view may go on.
+  bool await_all_voters(const std::vector<std::uint32_t>& nodes, std::uint64_t timeout_ms);
   const NodeState& state(std::uint32_t id) { return states_[id]; }
   std::vector<std::string> lines(std::uint32_t id) const;
   std::string root() const { return root_; }

@@ -17,6 +17,8 @@ void form_three(GroupCluster& cluster) {
   cluster.start(1);
   cluster.start(2);
   REQUIRE(cluster.await_view({0, 1, 2}, {0, 1, 2}, kViewWaitMs));
+  // Joiners count toward majorities once every member has heard them (docs/core.md).
+  REQUIRE(cluster.await_all_voters({0, 1, 2}, kViewWaitMs));
 }
 
 // Every node's log line of `shard` reports the same entries and checksum.
@@ -128,6 +130,46 @@ TEST_CASE("a joiner without the cluster secret is refused, clearly, on both side
   CHECK(cluster.state(0).members.size() == 2);
   cluster.command(1, "send 0 25");
   require_identical(cluster.await_logs({0, 1}, 0, 25, 60000), 25);
+}
+
+TEST_CASE("total restart: every node killed, a majority back from its disks, then the last",
+          "[group_cluster]") {
+  GroupCluster cluster;
+  form_three(cluster);
+  for (std::uint32_t id : {0U, 1U, 2U}) cluster.command(id, "send 0 100");
+  require_identical(cluster.await_logs({0, 1, 2}, 0, 300, 60000), 300);
+  // Ranks of the last view: the founder, the first joiner (both carried into it), the last
+  // joiner. Until every row has heard the last joiner a quorum needs the carried members
+  // (docs/core.md, "Majority rule and joiners"), so those two come back first.
+  std::vector<std::uint32_t> ranks = cluster.state(0).members;
+  REQUIRE(ranks.size() == 3);
+  cluster.kill_all({0, 1, 2});
+  cluster.start(ranks[1]);
+  cluster.start(ranks[0]);
+  REQUIRE(cluster.await_view({ranks[0], ranks[1]}, {ranks[0], ranks[1]}, kViewWaitMs));
+  cluster.command(ranks[1], "send 0 40");
+  require_identical(cluster.await_logs({ranks[0], ranks[1]}, 0, 340, 60000), 340);
+  cluster.start(ranks[2]);
+  REQUIRE(cluster.await_view({0, 1, 2}, {0, 1, 2}, kViewWaitMs));
+  cluster.command(ranks[2], "send 0 10");
+  require_identical(cluster.await_logs({0, 1, 2}, 0, 350, 60000), 350);
+}
+
+TEST_CASE("total restart waits for a majority: one node alone does not restart",
+          "[group_cluster]") {
+  GroupCluster cluster;
+  form_three(cluster);
+  cluster.command(0, "send 0 30");
+  require_identical(cluster.await_logs({0, 1, 2}, 0, 30, 60000), 30);
+  std::vector<std::uint32_t> ranks = cluster.state(0).members;
+  REQUIRE(ranks.size() == 3);
+  cluster.kill_all({0, 1, 2});
+  cluster.start(ranks[0]);
+  // Alone it must not install anything (it would split the brain if the others ran).
+  CHECK_FALSE(cluster.await([&] { return cluster.state(ranks[0]).view != 0; }, 3000));
+  cluster.start(ranks[1]);
+  REQUIRE(cluster.await_view({ranks[0], ranks[1]}, {ranks[0], ranks[1]}, kViewWaitMs));
+  require_identical(cluster.await_logs({ranks[0], ranks[1]}, 0, 30, 60000), 30);
 }
 
 }  // namespace

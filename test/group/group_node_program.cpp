@@ -5,7 +5,7 @@
 // stdin, one command per line:
 //   send <shard> <count>   queue <count> updates (16 bytes each) for the shard
 //   log <shard>            print "LOG <shard> <entries> <checksum> <applied>"
-//   status                 print "STATUS <phase> <view> <leader> <members>"
+//   status                 print "STATUS <phase> <view> <leader> <members> <voter stage>"
 //   leave                  leave gracefully; print "LEFT ok" or "LEFT <error>"; exit
 // stdout events: "VIEW <id> <member,member,...>" on every install, "STOPPED <reason>".
 #include <poll.h>
@@ -92,7 +92,7 @@ struct Program {
       core::GroupStatus status = node->status();
       say("STATUS " + std::string(core::name(status.phase)) + " " +
           std::to_string(status.view.value) + " " + std::to_string(status.leader.value) + " " +
-          std::to_string(status.members.size()));
+          std::to_string(status.members.size()) + " " + std::to_string(status.voter_stage));
     } else if (verb == "leave") {
       Status left = node->leave(std::chrono::milliseconds(20000));
       say(left.is_ok() ? "LEFT ok" : "LEFT " + left.to_string());
