@@ -1,4 +1,4 @@
-// fuzz_make_seeds <fuzz/corpus>: writes the seed corpora of the fuzz targets from Squall's own
+// make_fuzz_seeds <fuzz/corpus>: writes the seed corpora of the fuzz targets from Squall's own
 // encoders (one valid example of each format and message kind, so the fuzzer starts from
 // well-formed input), as <dir>/<target>/seed-<name>. Every binary seed starts with the mode
 // byte 1 (fix CRCs/MACs up), which the binary targets read first. Rerun after a format change.
@@ -14,6 +14,7 @@
 #include "core/view_log.hpp"
 #include "fabric/bootstrap_wire.hpp"
 #include "kvstore/checkpoint.hpp"
+#include "kvstore/kv_codec.hpp"
 #include "kvstore/record.hpp"
 
 namespace {
@@ -80,6 +81,17 @@ void storage_seeds() {
   (void)writer.add({1, 9, 9000, "pool1/x", as_bytes("three")});
   write_binary("checkpoint", "two-pools", writer.finish());
   write_binary("checkpoint", "empty", kvstore::CheckpointWriter({0, 0, 1}, limits).finish());
+
+  // kv_update reads the payload as it is (no mode byte).
+  kvstore::KvCodecLimits codec;
+  codec.max_key_bytes = 64;
+  codec.max_value_bytes = 1024;
+  kvstore::KvUpdate put{kvstore::KvOp::put, kvstore::KvCondition::if_version, 4,
+                        {NodeId{1}, 99}, "users/42", as_bytes("hello")};
+  write("kv_update", "put", as_string_view(kvstore::encode_update(put, codec)));
+  kvstore::KvUpdate barrier{kvstore::KvOp::barrier, kvstore::KvCondition::none, 0,
+                            {NodeId{2}, 7}, {}, {}};
+  write("kv_update", "barrier", as_string_view(kvstore::encode_update(barrier, codec)));
 }
 
 core::Member member(std::uint32_t id) {
@@ -94,7 +106,7 @@ core::Member member(std::uint32_t id) {
 core::ViewRecord view_record() {
   auto view = core::View::make(ViewId{2}, {member(0), member(1), member(2)}, {1, 3});
   if (!view.is_ok()) {
-    std::cerr << "fuzz_make_seeds: " << view.status().message() << "\n";
+    std::cerr << "make_fuzz_seeds: " << view.status().message() << "\n";
     std::exit(1);
   }
   return core::ViewRecord::of(view.value());
@@ -194,7 +206,7 @@ void text_seeds() {
   write("config", "effective", config::to_yaml(minimal));
 
   write("rest_parse", "key", "\x0e" "users%2F42%20caf%C3%A9");
-  write("rest_parse", "query", "\x00" "prefix=a%2Fb&limit=10&values=true&version=7");
+  write("rest_parse", "query", "\x10" "prefix=a%2Fb&limit=10&values=true&version=7");
   write("rest_parse", "if-match", "\x02" "\"12\"\n*");
   write("rest_request", "put-get",
         "PUT /v1/kv/users%2F42 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
@@ -219,7 +231,7 @@ void text_seeds() {
 
 int main(int argc, char** argv) {
   if (argc != 2) {
-    std::cerr << "usage: fuzz_make_seeds <source>/fuzz/corpus\n";
+    std::cerr << "usage: make_fuzz_seeds <source>/fuzz/corpus\n";
     return 2;
   }
   g_root = fs::absolute(argv[1]);
