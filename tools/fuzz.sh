@@ -86,10 +86,12 @@ for target in "${targets[@]}"; do
   log="$build_dir/fuzz-$target.log"
   # -malloc_limit_mb reports any single allocation over 256 MiB: decoders must bound what a
   # length field can make them allocate. -timeout reports an input that takes over 10 s.
+  # Runs inside the build directory: whatever a crash leaves in the working directory stays
+  # out of the source tree.
   status=0
-  "$binary" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=256 \
-    -print_final_stats=1 -artifact_prefix="$crashes/" "$corpus" "${seeds[@]}" \
-    >"$log" 2>&1 || status=$?
+  (cd "$build_dir" && "$binary" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 \
+    -malloc_limit_mb=256 -print_final_stats=1 -artifact_prefix="$crashes/" "$corpus" \
+    "${seeds[@]}") >"$log" 2>&1 || status=$?
   executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   corpus_size=$(find "$corpus" -type f | wc -l)
   if [ "$status" -eq 0 ]; then
