@@ -222,6 +222,7 @@ void GroupNode::Impl::run() {
       manager_->step(system_clock_.monotonic_us());
       if (manager_->state() == ViewManagerState::stopped) halt(manager_->stop_reason());
     }
+    if (manager_ && !stopped_) record_readiness();
     for (std::uint32_t view : to_close_) transports_.erase(view);
     to_close_.clear();
     publish_status(false);

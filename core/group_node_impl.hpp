@@ -76,6 +76,10 @@ struct GroupNode::Impl final : ViewHost {
   JoinAccepted restart_acceptance() const;
   void try_lead_restart();
   void set_waiting(std::string why);
+  // Which shards this node's replicas hold the state of, per view (<data_dir>/ready): a
+  // replica still receiving a state transfer must not represent its shard in a restart.
+  void record_readiness();
+  std::vector<ShardId> ready_shards_for(const View& last) const;
   void post_halt(const std::string& reason);
 
   config::Config config_;
@@ -104,6 +108,8 @@ struct GroupNode::Impl final : ViewHost {
   std::optional<View> restart_view_;
   std::map<ShardId, NodeId> restart_sources_;
   std::string restart_waiting_for_ = "no report yet";  // guarded by mutex_
+  std::uint32_t ready_view_ = 0;  // what <data_dir>/ready says now
+  std::vector<ShardId> ready_shards_;
   std::string stop_reason_;
 
   // Threads and hand-over.

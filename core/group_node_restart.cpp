@@ -6,7 +6,14 @@
 // A member that is running again treats a RestartRequest as a join.
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -37,7 +44,7 @@ Result<RestartRequest> GroupNode::Impl::own_restart_request(const ViewRecord& la
     RestartRequest request{config_.cluster.name, kMembershipProtocol, self_,
                            encode_view_record(last), {}};
     RestartReport report{self_, view->id(), {}};
-    for (ShardId shard : view->shards_of(self_.id)) {
+    for (ShardId shard : ready_shards_for(*view)) {
       Version applied = machines_(shard).applied_version();
       request.shards.push_back({shard, applied});
       report.applied[shard] = applied;
@@ -172,6 +179,77 @@ void GroupNode::Impl::try_lead_restart() {
   restart_sources_ = plan->sources;
   Status installed = install_first(plan->view, last, plan->sources);
   if (!installed.is_ok()) halt("cannot install the restart view: " + installed.to_string());
+}
+
+namespace {
+
+std::string ready_path(const config::Config& config) { return config.node.data_dir + "/ready"; }
+
+// "view <id>" then "shard <id>" lines; a missing or unreadable file reads as view 0.
+std::pair<std::uint32_t, std::vector<ShardId>> read_ready(const std::string& path) {
+  std::ifstream in(path);
+  std::string word;
+  std::uint32_t view = 0;
+  std::vector<ShardId> shards;
+  if (!(in >> word >> view) || word != "view") return {0, {}};
+  std::uint32_t shard = 0;
+  while (in >> word >> shard && word == "shard") shards.push_back(ShardId{shard});
+  return {view, shards};
+}
+
+Status write_durably(const std::string& path, const std::string& text) {
+  std::string temporary = path + ".tmp";
+  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return io_error(fmt::format("{}: {}", temporary, std::strerror(errno)));
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(temporary.c_str(), path.c_str()) != 0) {
+    return io_error(fmt::format("{}: {}", path, std::strerror(errno)));
+  }
+  std::string dir = path.substr(0, path.find_last_of('/'));
+  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    (void)::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+// Progress thread, after each step: records durably which shards hold their state in the
+// current view, whenever that changes (a view change, a finished state transfer).
+void GroupNode::Impl::record_readiness() {
+  const View& view = manager_->view();
+  std::vector<ShardId> ready;
+  for (ShardId shard : view.shards_of(self_.id)) {
+    if (manager_->shard_ready(shard)) ready.push_back(shard);
+  }
+  if (view.id().value == ready_view_ && ready == ready_shards_) return;
+  std::string text = fmt::format("view {}\n", view.id().value);
+  for (ShardId shard : ready) text += fmt::format("shard {}\n", shard.value);
+  Status written = write_durably(ready_path(config_), text);
+  if (!written.is_ok()) {
+    log()->error("cannot record shard readiness: {}", written.to_string());
+    return;
+  }
+  ready_view_ = view.id().value;
+  ready_shards_ = std::move(ready);
+}
+
+// The shards this node may represent in a restart from `last`: those recorded ready in
+// `last`, or — if the record is older (a crash right after installing `last`) — those ready
+// in the recorded view that it kept serving in `last` (a replica keeps its state across views).
+std::vector<ShardId> GroupNode::Impl::ready_shards_for(const View& last) const {
+  auto [view, shards] = read_ready(ready_path(config_));
+  std::vector<ShardId> served = last.shards_of(self_.id);
+  std::vector<ShardId> out;
+  if (view > last.id().value) return out;
+  for (ShardId shard : shards) {
+    if (std::find(served.begin(), served.end(), shard) != served.end()) out.push_back(shard);
+  }
+  return out;
 }
 
 void GroupNode::Impl::set_waiting(std::string why) {
