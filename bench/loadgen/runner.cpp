@@ -377,13 +377,33 @@ void print_progress(const Shared& shared, std::uint64_t* last_answered, int seco
 }
 
 // Sleeps in short steps until every worker is done, printing a line per second.
-void watch_progress(const Shared& shared, int workers) {
+// Also ends the run: at the end of the measured window (connections waiting to reconnect to
+// a dead server would otherwise keep it going), and in request-count mode when nothing has
+// been answered for a request timeout plus 5 s (every server gone).
+void watch_progress(Shared& shared, int workers) {
   std::uint64_t last_answered = 0;
+  std::uint64_t stalled_answered = 0;
+  Clock::time_point last_change = Clock::now();
+  const auto stall_limit =
+      std::chrono::milliseconds(shared.options.timeout_ms) + std::chrono::seconds(5);
   Clock::time_point next_line = shared.start + std::chrono::seconds(1);
   int second = 1;
   while (shared.workers_done.load() < workers) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (Clock::now() < next_line) continue;
+    const Clock::time_point now = Clock::now();
+    if (now >= shared.issue_end) shared.stop.store(true);
+    if (shared.answered.load() != stalled_answered) {
+      stalled_answered = shared.answered.load();
+      last_change = now;
+    } else if (now - last_change > stall_limit && !shared.stop.load()) {
+      std::fprintf(stderr, "[%s] no answer for %lld ms: ending the run\n",
+                   shared.options.progress_label.c_str(),
+                   static_cast<long long>(
+                       std::chrono::duration_cast<std::chrono::milliseconds>(now - last_change)
+                           .count()));
+      shared.stop.store(true);
+    }
+    if (now < next_line) continue;
     if (shared.options.progress) print_progress(shared, &last_answered, second);
     ++second;
     next_line += std::chrono::seconds(1);

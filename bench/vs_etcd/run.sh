@@ -99,7 +99,10 @@ start_etcd() {
         healthy=$((healthy + 1))
     done
     [ $healthy = 3 ] && break
-    [ $SECONDS -lt $deadline ] || { tail -n 20 "$root"/etcd/e*/etcd.log >&2; die "etcd not healthy"; }
+    if [ $SECONDS -ge $deadline ]; then
+      tail -n 20 "$root"/etcd/e*/etcd.log >&2
+      die "etcd not healthy after 60 s"
+    fi
     sleep 0.5
   done
   note "etcd $(etcd --version | head -1 | awk '{print $3}') up: $etcd_endpoints"
@@ -119,6 +122,33 @@ stop_etcd() {
 
 start_squall() {
   "$repo/tools/squall-local" up -n 3 --root "$root/squall" --build "$build" >&2
+}
+
+# After a Squall run: if a node has exited, the incident is recorded (it goes under the
+# tables, with the nodes' last warnings), the logs are kept and the cluster is started afresh
+# so the remaining rows still run; the next get row preloads again.
+incidents=""
+squall_fresh=0
+check_squall() {
+  "$repo/tools/squall-local" status --root "$root/squall" >/dev/null 2>&1 && return 0
+  local n=$((${incident_count:-0} + 1)) id
+  incident_count=$n
+  note "Squall lost node(s) during '$1': restarting the cluster (logs in $results/incident$n)"
+  mkdir -p "$results/incident$n"
+  local stopped warnings
+  stopped=$("$repo/tools/squall-local" status --root "$root/squall" 2>&1 | grep -c stopped ||
+    true)
+  incidents+="- During $1 (Squall): $stopped of 3 nodes exited. Last warnings:"$'\n'
+  for id in 0 1 2; do
+    cp "$root/squall/node$id/squalld.log" "$results/incident$n/node$id.log" 2>/dev/null || true
+    warnings=$(grep -E ' (warning|error) ' "$root/squall/node$id/squalld.log" 2>/dev/null |
+      tail -n 3 | sed "s/^/  - node $id: /" || true)
+    [ -n "$warnings" ] && incidents+="$warnings"$'\n'
+  done
+  "$repo/tools/squall-local" down --root "$root/squall" >&2 || true
+  "$repo/tools/squall-local" wipe --root "$root/squall" >&2
+  start_squall
+  squall_fresh=1
 }
 
 teardown() {
@@ -164,10 +194,12 @@ header() {
 pair() {
   local id=$1 label=$2 target endpoints
   shift 2
+  case " $* " in *" --preload "*) squall_fresh=0 ;; esac
   for target in squall etcd; do
     endpoints=$squall_endpoints
     [ $target = etcd ] && endpoints=$etcd_endpoints
     note "$label: $target"
+    if [ $target = squall ]; then check_squall "the rows before \"$label\""; fi
     if [ $profile = 1 ] && [ $target = squall ] && [ "$id" = put-c64 ]; then
       start_profile
     fi
@@ -175,6 +207,7 @@ pair() {
       --json "$results/$id.$target.json" >"$results/$id.$target.txt" ||
       die "squall-loadgen failed on $label against $target (see $results/$id.$target.txt)"
     [ -n "${perf_pid:-}" ] && stop_profile
+    if [ $target = squall ]; then check_squall "\"$label\""; fi
   done
   local row
   row=$("$loadgen" compare --label "$label" --squall "$results/$id.squall.json" \
@@ -200,6 +233,12 @@ stop_profile() {
   note "profile of node 0: $results/squalld-node0.profile.txt"
 }
 
+# --preload for the first get row of a key space and after a Squall restart (both targets are
+# preloaded, so the two runs stay identical).
+preload_flag() {
+  if [ $squall_fresh = 1 ]; then echo --preload; fi
+}
+
 run_workloads() {
   local c conns
   conns=(1 16 64 256)
@@ -214,18 +253,17 @@ run_workloads() {
   tables+=$'\n**Gets of 100 B values** (key space '"$keys"$', preloaded; linearizable: '
   tables+=$'Squall default, etcd default range; stable: Squall consistency=stable, etcd '
   tables+=$'serializable=true)\n\n'"$(header 0)"$'\n'
-  local preload=--preload
+  squall_fresh=1
   for c in "${conns[@]}"; do
     pair "get-c$c" "linearizable get, $c conn" "${common[@]}" -c "$c" --mix get:1 \
-      --keys "$keys" --value-bytes 100 --prefix g/ $preload
-    preload=""
+      --keys "$keys" --value-bytes 100 --prefix g/ $(preload_flag)
     pair "sget-c$c" "stable get, $c conn" "${common[@]}" -c "$c" --mix stable_get:1 \
-      --keys "$keys" --value-bytes 100 --prefix g/
+      --keys "$keys" --value-bytes 100 --prefix g/ $(preload_flag)
   done
 
   tables+=$'\n**Mixed and conditional**\n\n'"$(header 0)"$'\n'
   pair mix-c64 "50/50 put / linearizable get, 64 conn" "${common[@]}" -c 64 \
-    --mix put:1,get:1 --keys "$keys" --value-bytes 100 --prefix g/
+    --mix put:1,get:1 --keys "$keys" --value-bytes 100 --prefix g/ $(preload_flag)
   local cas_conns=(16 64)
   [ $quick = 1 ] && cas_conns=(16)
   for c in "${cas_conns[@]}"; do
@@ -241,9 +279,10 @@ run_workloads() {
     pair "big-put-c$c" "put 1 MiB, $c conn" --requests "$big_requests" --warmup 1 --threads 2 \
       --timeout-ms 60000 -c "$c" --mix put:1 --keys 16 --value-bytes 1048576 --prefix b/
   done
+  squall_fresh=1
   pair big-get-c4 "linearizable get 1 MiB, 4 conn" --requests "$big_requests" --warmup 1 \
     --threads 2 --timeout-ms 60000 -c 4 --mix get:1 --keys 16 --value-bytes 1048576 \
-    --prefix b/
+    --prefix b/ $(preload_flag)
 
   tables+=$'\n**Watch** (put→event: from the put\'s send to the event\'s arrival at a watcher; '
   tables+=$'watchers spread over the 3 nodes / members)\n\n'"$(header 1)"$'\n'
@@ -300,7 +339,14 @@ trap teardown EXIT
 start_squall
 start_etcd
 run_workloads
-{ machine_section; printf '%s\n' "$tables"; } >"$results/section.md"
+{
+  machine_section
+  printf '%s\n' "$tables"
+  if [ -n "$incidents" ]; then
+    printf '\n**Incidents** (Squall nodes that exited during a run; the cluster was restarted '
+    printf 'afresh for the following rows):\n\n%s\n' "$incidents"
+  fi
+} >"$results/section.md"
 echo
 cat "$results/section.md"
 [ $docs = 1 ] && write_docs
