@@ -250,8 +250,8 @@ run_workloads() {
       --keys "$keys" --value-bytes 100 --prefix p/
   done
 
-  tables+=$'\n**Gets of 100 B values** (key space '"$keys"$', preloaded; linearizable: '
-  tables+=$'Squall default, etcd default range; stable: Squall consistency=stable, etcd '
+  tables+=$'\n**Gets of 100 B values** (key space '"$keys"$', preloaded; linearizable:\n'
+  tables+=$'Squall default, etcd default range; stable: Squall consistency=stable, etcd\n'
   tables+=$'serializable=true)\n\n'"$(header 0)"$'\n'
   squall_fresh=1
   for c in "${conns[@]}"; do
@@ -284,7 +284,7 @@ run_workloads() {
     --threads 2 --timeout-ms 60000 -c 4 --mix get:1 --keys 16 --value-bytes 1048576 \
     --prefix b/ $(preload_flag)
 
-  tables+=$'\n**Watch** (put→event: from the put\'s send to the event\'s arrival at a watcher; '
+  tables+=$'\n**Watch** (put→event: from the put\'s send to the event\'s arrival at a watcher;\n'
   tables+=$'watchers spread over the 3 nodes / members)\n\n'"$(header 1)"$'\n'
   pair watch-1 "1 watcher, 100 puts/s" "${common[@]}" -c 4 --rate 100 --watchers 1 \
     --prefix w1/ --keys 1000 --value-bytes 100
