@@ -299,7 +299,7 @@ machine_section() {
   cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   [ $quick = 1 ] && mode="--quick: $mode"
   cat <<EOF
-Run of $(date -u +%FT%TZ), \`bench/vs_etcd/run.sh$([ $quick = 1 ] && echo ' --quick')\` ($mode).
+Run started $started_at, \`bench/vs_etcd/run.sh$([ $quick = 1 ] && echo ' --quick')\` ($mode).
 
 - Machine: $(nproc) CPUs ($cpu), $(uname -sr); data directories on
   $(df -h "$root" | awk 'NR == 2 {print $1 " (" $2 ")"}'); load average at start $load_start.
@@ -335,6 +335,7 @@ mkdir -p "$root"
 rm -rf -- "$root/squall" "$root/etcd" "$results"
 mkdir -p "$results"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+started_at=$(date -u +%FT%TZ)
 trap teardown EXIT
 start_squall
 start_etcd
