@@ -15,32 +15,6 @@ namespace {
 using namespace squall;
 using namespace squall::server;
 
-// UTF-8 by the definition (RFC 3629): shortest forms only, no surrogates, at most U+10FFFF.
-bool reference_utf8(std::string_view text) {
-  for (std::size_t i = 0; i < text.size();) {
-    const auto lead = static_cast<unsigned char>(text[i]);
-    std::size_t length = 0;
-    std::uint32_t code = 0;
-    if (lead < 0x80) { length = 1; code = lead; }
-    else if ((lead & 0xE0) == 0xC0) { length = 2; code = lead & 0x1F; }
-    else if ((lead & 0xF0) == 0xE0) { length = 3; code = lead & 0x0F; }
-    else if ((lead & 0xF8) == 0xF0) { length = 4; code = lead & 0x07; }
-    else return false;
-    if (text.size() - i < length) return false;
-    for (std::size_t k = 1; k < length; ++k) {
-      const auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xC0) != 0x80) return false;
-      code = (code << 6) | (next & 0x3F);
-    }
-    static constexpr std::uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (code < kMinimum[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
-      return false;
-    }
-    i += length;
-  }
-  return true;
-}
-
 void check_percent(std::string_view text) {
   for (bool keep_slash : {false, true}) {
     auto decoded = percent_decode(percent_encode(text, keep_slash), false);
@@ -55,11 +29,11 @@ void check_percent(std::string_view text) {
 }
 
 void check_key(std::string_view text) {
-  FUZZ_CHECK(is_valid_utf8(text) == reference_utf8(text), "is_valid_utf8 says {}",
+  FUZZ_CHECK(is_valid_utf8(text) == fuzz::is_utf8(text), "is_valid_utf8 says {}",
              is_valid_utf8(text));
   Status valid = validate_key(text, 64);
   if (valid.is_ok()) {
-    FUZZ_CHECK(!text.empty() && text.size() <= 64 && reference_utf8(text), "a bad key passes");
+    FUZZ_CHECK(!text.empty() && text.size() <= 64 && fuzz::is_utf8(text), "a bad key passes");
   } else {
     FUZZ_CHECK(valid.code() == Code::invalid_argument || valid.code() == Code::out_of_range,
                "key error code");
