@@ -220,7 +220,7 @@ TEST_CASE("duplicate keys are refused, naming the first") {
         "test.yaml:4:1: node: duplicate key 'node' (first given at line 1)");
 }
 
-TEST_CASE("the sockets provider is refused with the reason; others list the allowed values") {
+TEST_CASE("the sockets provider is refused with the reason, others list the allowed values") {
   CHECK(load_error(minimal_with("transport:\n  provider: sockets\n")) ==
         "test.yaml:5:13: transport.provider: 'sockets' is refused: the libfabric 'sockets' "
         "provider is deprecated and does not keep one-sided writes in order, which the "

@@ -344,7 +344,7 @@ TEST_CASE("membership: joiners that never start do not stop the survivors (leade
   REQUIRE(harness.nodes[1]->membership->voter_stage() == VoterStage::carried);
 }
 
-TEST_CASE("membership: joiners heard by everyone vote; losing two of five is survived") {
+TEST_CASE("membership: joiners heard by everyone vote, losing two of five is survived") {
   Harness harness(22, 5, {.shards = 2, .replicas_per_shard = 2}, true, {NodeId{4}, NodeId{5}});
   harness.network.run_for(10'000);
   for (const auto& node : harness.nodes) {

@@ -135,7 +135,7 @@ TEST_CASE("Persistence waiters fire once every member persisted the version") {
   require_no_violations(cluster);
 }
 
-TEST_CASE("A crashed member wedges the survivors; the ragged trim makes them agree") {
+TEST_CASE("A crashed member wedges the survivors, the ragged trim makes them agree") {
   for (std::uint64_t seed = 1; seed <= squall::testing::seed_count(60); ++seed) {
     ClusterOptions options = one_shard(4);
     options.window = 3;

@@ -121,7 +121,7 @@ TEST_CASE("plan_restart: a newer view among the reports means another leader") {
   REQUIRE(plan.status().message().find("view 4") != std::string::npos);
 }
 
-TEST_CASE("plan_restart: stale and foreign reports are not counted; a repeat replaces") {
+TEST_CASE("plan_restart: stale and foreign reports are not counted, a repeat replaces") {
   fabric::SimRandom random(2);
   View last = make_view(7, 3, {.shards = 1, .replicas_per_shard = 3});
   std::vector<RestartReport> reports{report(last, NodeId{1}, random)};

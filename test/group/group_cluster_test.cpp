@@ -39,7 +39,7 @@ TEST_CASE("three processes form a group and deliver identically", "[group_cluste
   require_identical(cluster.await_logs({0, 1, 2}, 0, 600, 60000), 600);
 }
 
-TEST_CASE("kill -9 of a member: survivors go on; the restarted node catches up",
+TEST_CASE("kill -9 of a member: survivors go on, the restarted node catches up",
           "[group_cluster]") {
   GroupCluster cluster;
   form_three(cluster);
@@ -71,7 +71,7 @@ TEST_CASE("kill -9 of the leader: the next member leads and admits joiners",
   require_identical(cluster.await_logs({0, 1, 2}, 0, 100, 60000), 100);
 }
 
-TEST_CASE("a stopped (SIGSTOP) member is removed; after SIGCONT it stops for good",
+TEST_CASE("a stopped (SIGSTOP) member is removed, after SIGCONT it stops for good",
           "[group_cluster]") {
   GroupCluster cluster;
   form_three(cluster);

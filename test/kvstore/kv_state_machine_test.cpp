@@ -104,7 +104,7 @@ TEST_CASE("if_exists and if_absent on absent, existing and deleted keys") {
   CHECK(f.feeder->last().outcome == KvOutcome::created);  // recreated after a delete
 }
 
-TEST_CASE("Deletes write tombstones; deleting an absent key is not_found and writes nothing") {
+TEST_CASE("Deletes write tombstones, deleting an absent key is not_found and writes nothing") {
   Fixture f;
   Version v1 = f.feeder->apply(put_payload("k", "1"));
   Version v2 = f.feeder->apply(delete_payload("k"));

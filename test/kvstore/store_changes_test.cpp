@@ -201,7 +201,7 @@ TEST_CASE("Changes are gone exactly when retention discarded a version above the
   }
 }
 
-TEST_CASE("A dropped key raises the horizon of every prefix; compaction and reopen keep it") {
+TEST_CASE("A dropped key raises the horizon of every prefix, compaction and reopen keep it") {
   TempDir temp;
   auto directory = posix_dir(temp.path());
   ManualClock clock(kStartUs);

@@ -146,7 +146,7 @@ struct Totals {
 
 }  // namespace
 
-TEST_CASE("total restart: every node crashes mid-workload; a quorum restarts from its logs") {
+TEST_CASE("total restart: every node crashes mid-workload, a quorum restarts from its logs") {
   auto [first, last] = seed_range(40);
   Totals totals;
   for (std::uint64_t seed = first; seed <= last; ++seed) {

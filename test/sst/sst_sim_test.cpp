@@ -129,7 +129,7 @@ TEST_CASE("A silently crashed member is suspected within the failure timeout (10
   }
 }
 
-TEST_CASE("A pause shorter than the timeout is tolerated; a longer one is suspected") {
+TEST_CASE("A pause shorter than the timeout is tolerated, a longer one is suspected") {
   for (bool long_pause : {false, true}) {
     HarnessOptions options;
     options.heartbeat_ms = 1;
