@@ -211,38 +211,4 @@ Result<HistoryResult> parse_history_answer(const HttpResponse& response) {
   return result;
 }
 
-Result<std::string> base64_decode(std::string_view text) {
-  auto value_of = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  if (text.size() % 4 != 0) return invalid_argument("base64 length is not a multiple of 4");
-  std::string out;
-  out.reserve(text.size() / 4 * 3);
-  for (std::size_t i = 0; i < text.size(); i += 4) {
-    std::uint32_t group = 0;
-    int padding = 0;
-    for (std::size_t j = 0; j < 4; ++j) {
-      const char c = text[i + j];
-      const bool last_group = i + 4 == text.size();
-      if (c == '=' && last_group && j >= 2 && (j == 3 || text[i + 3] == '=')) {
-        ++padding;
-        group <<= 6;
-        continue;
-      }
-      const int value = value_of(c);
-      if (value < 0 || padding > 0) return invalid_argument("bad base64 character");
-      group = (group << 6) | static_cast<std::uint32_t>(value);
-    }
-    out += static_cast<char>((group >> 16) & 0xFF);
-    if (padding < 2) out += static_cast<char>((group >> 8) & 0xFF);
-    if (padding < 1) out += static_cast<char>(group & 0xFF);
-  }
-  return out;
-}
-
 }  // namespace squall::server

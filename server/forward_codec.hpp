@@ -2,6 +2,8 @@
 // back as typed results (the REST contract of docs/api.md in both directions).
 #pragma once
 
+#include "common/base64.hpp"
+
 #include "server/http_types.hpp"
 #include "server/kv_backend.hpp"
 
@@ -22,7 +24,6 @@ Result<GetResult> parse_get_answer(const HttpResponse& response);
 Result<ListResult> parse_list_answer(const HttpResponse& response);
 Result<HistoryResult> parse_history_answer(const HttpResponse& response);
 
-// RFC 4648 base64 (list values); invalid_argument on malformed input.
-Result<std::string> base64_decode(std::string_view text);
+using ::squall::base64_decode;  // common/base64.hpp
 
 }  // namespace squall::server

@@ -64,28 +64,4 @@ HttpResponse method_not_allowed_response(std::string_view allow) {
 
 std::string etag(Version version) { return fmt::format("\"{}\"", version); }
 
-std::string base64_encode(std::string_view bytes) {
-  static constexpr std::string_view kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  const auto byte = [&](std::size_t index) {
-    return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[index]));
-  };
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const std::uint32_t group = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
-    for (int shift = 18; shift >= 0; shift -= 6) out += kAlphabet[(group >> shift) & 0x3F];
-  }
-  const std::size_t left = bytes.size() - i;
-  if (left == 0) return out;
-  std::uint32_t group = byte(i) << 16;
-  if (left == 2) group |= byte(i + 1) << 8;
-  out += kAlphabet[(group >> 18) & 0x3F];
-  out += kAlphabet[(group >> 12) & 0x3F];
-  out += left == 2 ? kAlphabet[(group >> 6) & 0x3F] : '=';
-  out += '=';
-  return out;
-}
-
 }  // namespace squall::server

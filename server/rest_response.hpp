@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/base64.hpp"
 #include "common/status.hpp"
 #include "common/version.hpp"
 #include "server/http_types.hpp"
@@ -39,7 +40,6 @@ HttpResponse method_not_allowed_response(std::string_view allow);
 // "\"<version>\"", the ETag of a version.
 std::string etag(Version version);
 
-// Standard base64 (RFC 4648, with padding).
-std::string base64_encode(std::string_view bytes);
+using ::squall::base64_encode;  // common/base64.hpp
 
 }  // namespace squall::server

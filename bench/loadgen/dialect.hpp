@@ -19,6 +19,7 @@
 
 #include <boost/beast/http.hpp>
 
+#include "common/base64.hpp"
 #include "common/status.hpp"
 
 namespace squall::loadgen {
@@ -36,9 +37,8 @@ Result<OpKind> parse_op(std::string_view name);
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 
-std::string base64_encode(std::string_view bytes);
-// Decodes standard base64 (with padding); an error on any other character.
-Result<std::string> base64_decode(std::string_view text);
+using ::squall::base64_decode;  // common/base64.hpp
+using ::squall::base64_encode;
 // Percent-encodes a key for a Squall path (unreserved characters and '/' stay as they are).
 std::string percent_encode_key(std::string_view key);
 // The smallest key greater than every key starting with `prefix` (etcd's range_end); empty

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/base64.hpp"
 #include "common/status.hpp"
 
 namespace squall::ctl {
@@ -34,9 +35,8 @@ Result<std::uint64_t> parse_time_us(std::string_view text);
 // A version: decimal digits, at most 2^64-1. Errors: invalid_argument.
 Result<std::uint64_t> parse_version(std::string_view text);
 
-std::string base64_encode(std::string_view bytes);
-// Errors: invalid_argument on a character outside the alphabet or bad padding.
-Result<std::string> base64_decode(std::string_view text);
+using ::squall::base64_decode;  // common/base64.hpp
+using ::squall::base64_encode;
 
 // True when `bytes` is valid UTF-8 (JSON strings must be).
 bool is_utf8(std::string_view bytes);
