@@ -45,9 +45,21 @@ enum class Storage : std::uint8_t {
   stateless,   // not stored: delivered to watchers only
 };
 
+// Client certificates on the REST port (rest.tls.client_certs).
+enum class ClientCerts : std::uint8_t {
+  off,       // not asked for
+  optional,  // asked for; one that is sent must verify against rest.tls.ca_file
+  require,   // a connection without a certificate that verifies is refused
+};
+
+// Who may call /metrics, or /healthz and /readyz, when tokens are configured.
+enum class EndpointAccess : std::uint8_t { open, admin };
+
 std::string_view name(Provider provider);
 std::string_view name(RdmcAlgorithm algorithm);
 std::string_view name(Storage storage);
+std::string_view name(ClientCerts mode);
+std::string_view name(EndpointAccess access);
 
 struct ClusterConfig {
   std::string name = "squall";  // 1-64 characters of [A-Za-z0-9._-]
@@ -156,13 +168,45 @@ struct HostPort {
 // Parses "host:port" or "[v6-address]:port". Port 1-65535.
 Result<HostPort> parse_host_port(std::string_view text);
 
+// TLS on the REST port (docs/security.md). The files are read at start-up and again on
+// SIGHUP; new connections use what was read last.
+struct TlsConfig {
+  std::string cert_file;               // required: PEM certificate chain, leaf first
+  std::string key_file;                // required: PEM private key of the leaf
+  std::optional<std::string> ca_file;  // PEM CAs: client certificates, and peers' REST
+  ClientCerts client_certs = ClientCerts::off;  // needs ca_file unless off
+  std::uint32_t handshake_timeout_ms = 10000;   // a handshake not done by then is closed
+  bool operator==(const TlsConfig&) const = default;
+};
+
 struct RestConfig {
   HostPort listen{"127.0.0.1", 8080};
   std::uint32_t max_connections = 1024;
   std::uint64_t max_header_bytes = 32 * kKiB;  // request line + headers
   std::uint32_t read_timeout_ms = 30000;       // to receive one whole request
   std::uint32_t idle_timeout_ms = 60000;       // idle keep-alive connection is closed after
+  std::optional<TlsConfig> tls;                // unset: plain HTTP
   bool operator==(const RestConfig&) const = default;
+};
+
+// One bearer token of the REST API. The secret itself never appears in the configuration:
+// either a file holding it (read at start-up and on SIGHUP) or its SHA-256 digest.
+struct TokenConfig {
+  std::string name;                         // for logs and metrics; unique
+  std::optional<std::string> token_file;    // exactly one of token_file, token_sha256
+  std::optional<std::string> token_sha256;  // 64 hex digits: SHA-256 of the token's bytes
+  std::vector<std::string> roles;           // read, write, admin (1-3 of them)
+  std::vector<std::string> prefixes;        // key prefixes it may touch; empty: every key
+  bool operator==(const TokenConfig&) const = default;
+};
+
+// Bearer-token authentication of the REST API; off while `tokens` is empty.
+struct AuthConfig {
+  std::vector<TokenConfig> tokens;
+  EndpointAccess metrics = EndpointAccess::open;  // GET /metrics
+  EndpointAccess health = EndpointAccess::open;   // GET /healthz and /readyz
+  bool enabled() const { return !tokens.empty(); }
+  bool operator==(const AuthConfig&) const = default;
 };
 
 struct LimitsConfig {
@@ -201,6 +245,7 @@ struct Config {
   LimitsConfig limits;
   WatchConfig watch;
   LoggingConfig logging;
+  AuthConfig auth;
 
   std::string contact_address() const { return contact.address.value_or(node.address); }
   std::uint16_t contact_port() const { return contact.port.value_or(ports.membership); }

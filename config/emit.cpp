@@ -75,6 +75,12 @@ class Emitter {
     out_ << YAML::EndMap;
   }
 
+  void text_list(std::string_view key, const std::vector<std::string>& items, Text, Bounds) {
+    out_ << YAML::Key << std::string(key) << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (const std::string& item : items) out_ << YAML::DoubleQuoted << item;
+    out_ << YAML::EndSeq;
+  }
+
   void unsupported(std::string_view, std::string_view) {}
 
   template <typename S>

@@ -64,6 +64,59 @@ class DocumentCounter final : public YAML::EventHandler {
 
 constexpr std::size_t kMaxDocuments = 64;
 
+// The length of the UTF-8 sequence at the start of `text` (1-4), or 0 when it is not a
+// well-formed one (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
+std::size_t utf8_sequence_bytes(std::string_view text) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char first = byte(0);
+  if (first < 0x80) return 1;
+  std::size_t length = 0;
+  unsigned char low = 0x80;
+  unsigned char high = 0xBF;  // the bounds of the second byte
+  if (first >= 0xC2 && first <= 0xDF) {
+    length = 2;
+  } else if (first >= 0xE0 && first <= 0xEF) {
+    length = 3;
+    if (first == 0xE0) low = 0xA0;   // overlong
+    if (first == 0xED) high = 0x9F;  // surrogates
+  } else if (first >= 0xF0 && first <= 0xF4) {
+    length = 4;
+    if (first == 0xF0) low = 0x90;   // overlong
+    if (first == 0xF4) high = 0x8F;  // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (text.size() < length || byte(1) < low || byte(1) > high) return 0;
+  for (std::size_t i = 2; i < length; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
+  }
+  return length;
+}
+
+// Refuses text that is not UTF-8, naming the line and column (in characters) of the first
+// bad byte. YAML is Unicode text: yaml-cpp reads other bytes as they are but its emitter
+// escapes them, so such a configuration would not load back equal from to_yaml().
+Status check_utf8(std::string_view text, std::string_view source) {
+  std::size_t line = 1;
+  std::size_t column = 1;
+  for (std::size_t at = 0; at < text.size();) {
+    const std::size_t length = utf8_sequence_bytes(text.substr(at));
+    if (length == 0) {
+      return invalid_argument(fmt::format(
+          "{}:{}:{}: the configuration is not valid UTF-8 (byte 0x{:02x} at offset {})",
+          source, line, column, static_cast<unsigned char>(text[at]), at));
+    }
+    if (text[at] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+    at += length;
+  }
+  return Status::ok();
+}
+
 // Throws YAML::Exception as LoadAll does.
 bool too_many_documents(const std::string& text) {
   std::istringstream stream(text);
@@ -112,10 +165,12 @@ Result<Config> load_config_string(std::string_view text, std::string_view source
     return invalid_argument(fmt::format("{}: configuration is larger than {} bytes",
                                         source_name, detail::kMaxConfigBytes));
   }
+  SQUALL_TRY(check_utf8(text, source_name));
   auto root = parse_document(text, source_name);
   if (!root.is_ok()) return root.status();
   detail::SourceMap sources{std::string(source_name)};
   for (const std::string& override_text : overrides) {
+    SQUALL_TRY(check_utf8(override_text, "--set"));
     SQUALL_TRY(detail::apply_override(*root, override_text, sources));
   }
   Config config;

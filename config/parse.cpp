@@ -90,6 +90,8 @@ struct KeyLister {
   void list(std::string_view key, Args&&...) { keys.push_back(key); }
   template <typename... Args>
   void text_map(std::string_view key, Args&&...) { keys.push_back(key); }
+  template <typename... Args>
+  void text_list(std::string_view key, Args&&...) { keys.push_back(key); }
   void unsupported(std::string_view key, std::string_view reason) {
     reserved.emplace_back(key, reason);
   }
@@ -258,6 +260,27 @@ class Parser {
       auto text = inner.scalar(entry.key, Presence::required, "a string");
       if (!text) return;
       items.emplace(entry.key, std::move(*text));
+    }
+    value = std::move(items);
+  }
+
+  void text_list(std::string_view key, std::vector<std::string>& value, Text /*rule*/,
+                 Bounds /*count*/) {
+    if (ctx_.failed()) return;
+    const YAML::Node* node = child(key, "a list of strings");
+    if (node == nullptr || !expect(key, *node, YAML::NodeType::Sequence, "a list of strings")) {
+      return;
+    }
+    std::vector<std::string> items;
+    std::size_t index = 0;
+    for (const auto& item : *node) {
+      std::string item_path = fmt::format("{}[{}]", path(key), index++);
+      ctx_.sources.record(item_path, item.Mark());
+      if (!item.IsScalar()) {
+        return ctx_.fail(item_path,
+                         fmt::format("expected a string, got {}", describe_node(item)));
+      }
+      items.push_back(item.Scalar());
     }
     value = std::move(items);
   }

@@ -15,6 +15,7 @@
 //   section(key, S&) / optional_section(key, std::optional<S>&)   S: has describe()
 //   list(key, std::vector<S>&, Bounds count)
 //   text_map(key, std::map<std::string, std::string>&, Text key_rule, Text value_rule, Bounds)
+//   text_list(key, std::vector<std::string>&, Text rule, Bounds count)   a list of strings
 //   unsupported(key, reason)   a key reserved for a later release: refused with `reason`
 #pragma once
 
@@ -44,6 +45,8 @@ enum class Text : std::uint8_t {
   token,      // 1-64 printable bytes without whitespace (interface or device names)
   delimiter,  // 1-16 bytes
   log_level,  // trace|debug|info|warn|error|critical|off
+  role,       // read|write|admin (auth.tokens[].roles)
+  sha256,     // 64 hexadecimal digits
 };
 
 enum class Presence : std::uint8_t { optional, required };
@@ -88,6 +91,16 @@ inline constexpr EnumName<Storage> kStorageNames[] = {{"persistent", Storage::pe
                                                       {"volatile", Storage::volatile_},
                                                       {"stateless", Storage::stateless}};
 inline constexpr EnumTable<Storage> kStorages{kStorageNames, {}};
+
+inline constexpr EnumName<ClientCerts> kClientCertNames[] = {
+    {"off", ClientCerts::off},
+    {"optional", ClientCerts::optional},
+    {"require", ClientCerts::require}};
+inline constexpr EnumTable<ClientCerts> kClientCertModes{kClientCertNames, {}};
+
+inline constexpr EnumName<EndpointAccess> kEndpointAccessNames[] = {
+    {"open", EndpointAccess::open}, {"admin", EndpointAccess::admin}};
+inline constexpr EnumTable<EndpointAccess> kEndpointAccesses{kEndpointAccessNames, {}};
 
 template <typename V>
 void describe(V& v, ClusterConfig& c) {
@@ -198,6 +211,16 @@ void describe(V& v, PersistenceConfig& c) {
 }
 
 template <typename V>
+void describe(V& v, TlsConfig& c) {
+  v.text("cert_file", c.cert_file, Text::path, Presence::required);
+  v.text("key_file", c.key_file, Text::path, Presence::required);
+  v.text("ca_file", c.ca_file, Text::path, Presence::optional);
+  v.enumeration("client_certs", c.client_certs, kClientCertModes);
+  v.number("handshake_timeout_ms", c.handshake_timeout_ms, Bounds{1, kMaxTimeoutMs},
+           Number::count, Presence::optional);
+}
+
+template <typename V>
 void describe(V& v, RestConfig& c) {
   v.host_port("listen", c.listen);
   v.number("max_connections", c.max_connections, Bounds{1, 100'000}, Number::count,
@@ -208,8 +231,26 @@ void describe(V& v, RestConfig& c) {
            Presence::optional);
   v.number("idle_timeout_ms", c.idle_timeout_ms, Bounds{1, 24 * kMaxTimeoutMs}, Number::count,
            Presence::optional);
-  v.unsupported("tls", "TLS for the REST API is not supported yet");
-  v.unsupported("tokens", "token authentication is not supported yet");
+  v.optional_section("tls", c.tls);
+  v.unsupported("tokens", "bearer tokens are configured in auth.tokens");
+}
+
+template <typename V>
+void describe(V& v, TokenConfig& c) {
+  v.text("name", c.name, Text::name, Presence::required);
+  v.text("token_file", c.token_file, Text::path, Presence::optional);
+  v.text("token_sha256", c.token_sha256, Text::sha256, Presence::optional);
+  v.text_list("roles", c.roles, Text::role, Bounds{1, 3});
+  v.text_list("prefixes", c.prefixes, Text::any, Bounds{0, 256});
+  v.unsupported("token", "a token is never written in the configuration: give token_file (a "
+                         "file holding it) or token_sha256 (its SHA-256 digest)");
+}
+
+template <typename V>
+void describe(V& v, AuthConfig& c) {
+  v.list("tokens", c.tokens, Bounds{0, 1024});
+  v.enumeration("metrics", c.metrics, kEndpointAccesses);
+  v.enumeration("health", c.health, kEndpointAccesses);
 }
 
 template <typename V>
@@ -253,9 +294,9 @@ void describe(V& v, Config& c) {
   v.section("limits", c.limits);
   v.section("watch", c.watch);
   v.section("logging", c.logging);
-  v.unsupported("tls", "TLS is not supported yet");
-  v.unsupported("tokens", "token authentication is not supported yet");
-  v.unsupported("auth", "authentication is not supported yet");
+  v.section("auth", c.auth);
+  v.unsupported("tls", "TLS of the REST API is configured in rest.tls");
+  v.unsupported("tokens", "bearer tokens are configured in auth.tokens");
 }
 
 }  // namespace squall::config::schema

@@ -28,6 +28,10 @@ bool is_name_char(char c) {
          c == '.' || c == '_' || c == '-';
 }
 
+bool is_hex_digit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
 bool is_control_or_space(char c) {
   auto byte = static_cast<unsigned char>(c);
   return byte <= 0x20 || byte == 0x7f;
@@ -115,6 +119,19 @@ class Checker {
       std::string item_path = fmt::format("{}.{}", path(key), name);
       if (auto problem = text_rule_error(name, key_rule)) fail(item_path, "name " + *problem);
       if (auto problem = text_rule_error(value, value_rule)) fail(item_path, *problem);
+    }
+  }
+
+  void text_list(std::string_view key, const std::vector<std::string>& items, Text rule,
+                 Bounds count) {
+    if (items.size() < count.min || items.size() > count.max) {
+      return fail(path(key), fmt::format("has {} entries (allowed: {} to {})", items.size(),
+                                         count.min, count.max));
+    }
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (auto problem = text_rule_error(items[i], rule)) {
+        fail(fmt::format("{}[{}]", path(key), i), *problem);
+      }
     }
   }
 
@@ -290,6 +307,42 @@ Check check_rest_and_watch(const Config& c) {
   return std::nullopt;
 }
 
+Check check_tls(const Config& c) {
+  if (!c.rest.tls) return std::nullopt;
+  const TlsConfig& tls = *c.rest.tls;
+  if (tls.client_certs != ClientCerts::off && !tls.ca_file) {
+    return FieldError{"rest.tls.client_certs",
+                      fmt::format("'{}' needs rest.tls.ca_file (the CAs client certificates "
+                                  "are verified against)", name(tls.client_certs))};
+  }
+  return std::nullopt;
+}
+
+Check check_auth(const Config& c) {
+  const auto& tokens = c.auth.tokens;
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    std::string path = fmt::format("auth.tokens[{}]", i);
+    if (tokens[i].token_file.has_value() == tokens[i].token_sha256.has_value()) {
+      return FieldError{path, "give exactly one of token_file and token_sha256"};
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (tokens[j].name == tokens[i].name) {
+        return FieldError{path + ".name",
+                          fmt::format("duplicate token name '{}' (also auth.tokens[{}])",
+                                      tokens[i].name, j)};
+      }
+    }
+    for (std::size_t k = 0; k < tokens[i].prefixes.size(); ++k) {
+      if (tokens[i].prefixes[k].size() > c.limits.max_key_bytes) {
+        return FieldError{fmt::format("{}.prefixes[{}]", path, k),
+                          fmt::format("is longer than limits.max_key_bytes ({})",
+                                      c.limits.max_key_bytes)};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<std::string> text_rule_error(std::string_view value, Text rule) {
@@ -320,6 +373,15 @@ std::optional<std::string> text_rule_error(std::string_view value, Text rule) {
       if (!level.is_ok()) return level.status().message();
       return std::nullopt;
     }
+    case Text::role:
+      if (value == "read" || value == "write" || value == "admin") return std::nullopt;
+      return fmt::format("unknown role '{}' (allowed: read, write, admin)", value);
+    case Text::sha256:
+      if (value.size() == 64 && std::all_of(value.begin(), value.end(), is_hex_digit)) {
+        return std::nullopt;
+      }
+      return std::string("must be 64 hexadecimal digits (the SHA-256 of the token, e.g. from "
+                         "`printf %s TOKEN | sha256sum`)");
   }
   return "unknown rule";
 }
@@ -336,7 +398,7 @@ std::optional<FieldError> find_error(const Config& config) {
   schema::describe(checker, copy);
   if (error) return error;
   for (auto check : {check_pools, check_ports, check_timeouts, check_multicast, check_limits,
-                     check_persistence, check_rest_and_watch}) {
+                     check_persistence, check_rest_and_watch, check_tls, check_auth}) {
     if (auto found = check(config)) return found;
   }
   return std::nullopt;
@@ -367,6 +429,16 @@ std::vector<std::string> config_warnings(const Config& config) {
   if (!config.persistence.fsync) {
     warnings.emplace_back(
         "persistence.fsync is false: acknowledged writes can be lost if a machine crashes");
+  }
+  if (config.auth.enabled() && !config.rest.tls) {
+    warnings.emplace_back(
+        "auth.tokens are set but rest.tls is not: bearer tokens cross the network in clear "
+        "text");
+  }
+  if (config.auth.enabled() && config.layout.shards > 1 && !config.cluster.secret_file) {
+    warnings.emplace_back(
+        "auth.tokens are set without cluster.secret_file: requests forwarded to another "
+        "shard's node cannot authenticate as a member and are refused");
   }
   if (config.layout.replicas_per_shard == 1) {
     warnings.emplace_back(

@@ -32,6 +32,10 @@ std::string_view name(RdmcAlgorithm algorithm) {
   return name_in(schema::kRdmcAlgorithms, algorithm);
 }
 std::string_view name(Storage storage) { return name_in(schema::kStorages, storage); }
+std::string_view name(ClientCerts mode) { return name_in(schema::kClientCertModes, mode); }
+std::string_view name(EndpointAccess access) {
+  return name_in(schema::kEndpointAccesses, access);
+}
 
 std::string HostPort::to_string() const {
   if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);

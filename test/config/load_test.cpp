@@ -198,15 +198,15 @@ TEST_CASE("unknown keys are refused with the allowed keys and a suggestion") {
              Catch::Contains("did you mean 'node'?"));
 }
 
-TEST_CASE("keys of later releases are refused as not supported") {
+TEST_CASE("keys in the wrong place are refused with where they belong") {
   CHECK(load_error(minimal_with("tls:\n  cert: /etc/squall/cert.pem\n")) ==
-        "test.yaml:4:1: tls: 'tls' is not supported: TLS is not supported yet");
+        "test.yaml:4:1: tls: 'tls' is not supported: TLS of the REST API is configured in "
+        "rest.tls");
   CHECK(load_error(minimal_with("tokens: [abc]\n")) ==
-        "test.yaml:4:1: tokens: 'tokens' is not supported: token authentication is not "
-        "supported yet");
+        "test.yaml:4:1: tokens: 'tokens' is not supported: bearer tokens are configured in "
+        "auth.tokens");
   CHECK(load_error(minimal_with("rest:\n  tls: {}\n")) ==
-        "test.yaml:5:3: rest.tls: 'tls' is not supported: TLS for the REST API is not "
-        "supported yet");
+        "test.yaml:5:3: rest.tls.cert_file: required key is missing (expected a string)");
   CHECK_THAT(load_error(minimal_with("ports:\n  rest: 8080\n")),
              Catch::Contains("ports.rest: 'rest' is not supported: the REST port is part of "
                              "rest.listen"));

@@ -60,7 +60,8 @@ TEST_CASE("an override's unknown key or bad value is reported against the overri
         "order, which the shared-state table relies on; use 'tcp' instead (allowed: tcp, "
         "verbs)");
   CHECK(load_error(kMinimal, {"tls.cert=/x"}) ==
-        "--set tls.cert=/x: tls: 'tls' is not supported: TLS is not supported yet");
+        "--set tls.cert=/x: tls: 'tls' is not supported: TLS of the REST API is configured "
+        "in rest.tls");
   CHECK(load_error(kMinimal, {"multicast.window=0"}) ==
         "--set multicast.window=0: multicast.window: 0 is out of range (allowed: 1 to 1024)");
 }
