@@ -94,6 +94,10 @@ struct ListRequest {
   ReadPoint at = ReadPoint::latest();
   Consistency consistency = Consistency::linearizable;
   bool values = false;  // fill ListItem::value
+  // Only this shard (the `shard=` query parameter): the page a node asks of a member of a
+  // shard it does not serve when it merges a list itself (docs/consistency.md). A node that
+  // does not serve the shard answers unavailable; it never forwards such a page again.
+  std::optional<ShardId> shard;
 };
 
 struct ListItem {

@@ -151,8 +151,10 @@ void RestApi::list_keys(const Query& query, const HttpResponder& respond) {
   auto at = query.read_point();
   auto consistency = query.consistency();
   auto values = query.flag("values", false);
+  auto shard = query.number("shard");  // a node's per-shard page (docs/consistency.md)
   for (const Status* status : {&prefix.status(), &start_after.status(), &limit.status(),
-                               &at.status(), &consistency.status(), &values.status()}) {
+                               &at.status(), &consistency.status(), &values.status(),
+                               &shard.status()}) {
     if (!status->is_ok()) return respond(status_response(*status, 0));
   }
   request.prefix = prefix.value().value_or("");
@@ -166,6 +168,12 @@ void RestApi::list_keys(const Query& query, const HttpResponder& respond) {
   request.at = at.value();
   request.consistency = consistency.value();
   request.values = values.value();
+  if (shard.value()) {
+    if (*shard.value() > UINT32_MAX) {
+      return respond(status_response(invalid_argument("shard out of range"), 0));
+    }
+    request.shard = ShardId{static_cast<std::uint32_t>(*shard.value())};
+  }
   backend_.list(std::move(request), [respond, retry = backend_.retry_after_s()](
                                         Result<ListResult> result) {
     if (!result.is_ok()) return respond(status_response(result.status(), retry));
