@@ -3,12 +3,18 @@
 #include "kvstore/watch_hub.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "common/log.hpp"
 #include "kvstore/watch_history.hpp"
 #include "kvstore/watch_internal.hpp"
 
 namespace squall::kvstore {
+
+namespace {
+// skip_through of a shard a watcher does not take: every event of it is skipped.
+constexpr Version kNoVersion = std::numeric_limits<Version>::max();
+}  // namespace
 
 Status WatchHubOptions::validate() const {
   if (max_watchers == 0 || max_buffer_events == 0 || max_buffer_bytes == 0 ||
@@ -277,6 +283,17 @@ Status WatchHub::register_watcher(WatcherState& state, const WatchStart& start) 
   for (std::size_t slot = 0; slot < count; ++slot) {
     Version position = shard_at(slot).position.load(std::memory_order_relaxed);
     Version from = position;
+    if (!wanted(state, shard_at(slot).id)) {
+      // Never queued (skip everything), nothing to replay, the cursor stays at the start.
+      state.skip_through.resize(count, 0);
+      state.skip_through[slot] = kNoVersion;
+      if (start.kind == WatchStart::Kind::cursor) {
+        from = start.cursor.get(shard_at(slot).id).value_or(position);
+      }
+      state.replay[slot] = ReplayRange{from, from};
+      state.consumed[slot] = from;
+      continue;
+    }
     if (start.kind == WatchStart::Kind::cursor) {
       from = start.cursor.get(shard_at(slot).id).value_or(0);
       if (from > position) {  // a cursor from a node further ahead: skip what it has seen
@@ -292,12 +309,18 @@ Status WatchHub::register_watcher(WatcherState& state, const WatchStart& start) 
   return Status::ok();
 }
 
+bool WatchHub::wanted(const WatcherState& state, ShardId shard) {
+  return state.shards.empty() ||
+         std::find(state.shards.begin(), state.shards.end(), shard) != state.shards.end();
+}
+
 // Outside the hub mutex (the history may read the store): fixes `oldest` starts and checks
 // that every replay range can be served.
 Status WatchHub::resolve_start(WatcherState& state, const WatchStart& start) {
   for (std::size_t slot = 0; slot < state.replay.size(); ++slot) {
     const WatchShard& shard = shard_at(slot);
     ReplayRange& range = state.replay[slot];
+    if (!wanted(state, shard.id)) continue;
     if (start.kind == WatchStart::Kind::oldest) {
       range.from = std::min(range.to, oldest_position(shard, state.topic));
       state.consumed[slot] = range.from;

@@ -74,6 +74,11 @@ struct WatchOptions {
   std::size_t buffer_events = 1024;           // live events queued before the watcher is dropped
   std::uint64_t buffer_bytes = 4ULL << 20;    // likewise by WatchEvent::size_bytes()
   bool values = true;                         // false: items never carry values
+  // Only events of these shards (empty: every shard served here). The others are neither
+  // replayed nor queued, and their entries of a start cursor are ignored (as are their
+  // entries of cursor()). Lets a node take some shards of a topic from its hub
+  // and others from other nodes (server/watch_stream.hpp).
+  std::vector<ShardId> shards;
   // Called when poll() would find something new after it last returned PollState::idle
   // (events, or the watcher closed). Runs on the delivery thread or the closing thread: it
   // must be short, must not block, and must not call back into the hub or destroy the
@@ -160,6 +165,7 @@ class WatchHub {
                                const WatchOptions& options) const;
   Status register_watcher(WatcherState& state, const WatchStart& start);
   Status resolve_start(WatcherState& state, const WatchStart& start);
+  static bool wanted(const WatcherState& state, ShardId shard);
   Result<bool> covered(const WatchShard& shard, const Topic& topic, Version from) const;
   Version oldest_position(const WatchShard& shard, const Topic& topic) const;
   void emit(WatchShard& shard, const WatchEventPtr& event);

@@ -81,13 +81,14 @@ class WatcherState : public TopicMember, public std::enable_shared_from_this<Wat
   WatcherState(Topic watch_topic, WatchOptions watch_options)
       : topic(std::move(watch_topic)), buffer_events(watch_options.buffer_events),
         buffer_bytes(watch_options.buffer_bytes), values(watch_options.values),
-        on_ready(std::move(watch_options.on_ready)) {}
+        shards(std::move(watch_options.shards)), on_ready(std::move(watch_options.on_ready)) {}
 
   // Immutable after subscribe().
   const Topic topic;
   const std::size_t buffer_events;
   const std::uint64_t buffer_bytes;
   const bool values;
+  const std::vector<ShardId> shards;  // WatchOptions::shards
   // Per shard slot: live events at or below this version are not queued (a cursor ahead of
   // the hub's position). Written before the watcher is indexed, read under the hub mutex.
   std::vector<Version> skip_through;

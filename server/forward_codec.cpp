@@ -93,6 +93,7 @@ HttpRequest forward_request(const ListRequest& request) {
       percent_encode(request.prefix, false), percent_encode(request.start_after, false),
       request.limit, consistency_name(request.consistency), request.values ? "true" : "false",
       read_point_query(request.at));
+  if (request.shard) target += fmt::format("&shard={}", request.shard->value);
   HttpRequest out = make_request(http::verb::get, std::move(target));
   out.prepare_payload();
   return out;

@@ -40,8 +40,32 @@ class Forwarder {
   // `done` is called exactly once, on the client thread (or here, when refused at once).
   void send(std::vector<std::string> targets, HttpRequest request, Done done);
 
+  // A streaming answer (a watch stream at another node). Handler calls come on the client
+  // thread, in this order: `opened` once — the answer's header, or for an answer other than
+  // 200 the whole answer (body included), or an error when no target answered; after a 200,
+  // `data` with each piece of the body as it arrives, then `ended` once (the stream finished,
+  // failed, went silent for `idle_ms`, or was closed).
+  struct StreamHandler {
+    std::function<void(Result<HttpResponse>)> opened;
+    std::function<void(std::string_view)> data;
+    std::function<void(Status)> ended;
+  };
+  // Closes a stream opened by open_stream(); any thread, idempotent. Handlers may still run
+  // once more on the client thread while the close is under way.
+  class StreamHandle {
+   public:
+    virtual ~StreamHandle() = default;
+    virtual void close() = 0;
+  };
+  // Tries `targets` in order like send() (the header within timeout_ms); then reads the body
+  // with no deadline but `idle_ms` between pieces. None when refused at once (stopped,
+  // too many in flight): `opened` was then called here with the error.
+  std::shared_ptr<StreamHandle> open_stream(std::vector<std::string> targets,
+                                            HttpRequest request, std::uint32_t idle_ms,
+                                            StreamHandler handler);
+
   // Cancels every request in flight (each fails with unavailable) and joins the thread.
-  // Idempotent.
+  // Idempotent. Streams end with unavailable.
   void stop();
 
   struct Impl;

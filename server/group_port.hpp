@@ -33,8 +33,6 @@ class GroupPort {
   // REST addresses ("host:port") of the other members of `shard` in the current view, in the
   // order they should be tried.
   virtual std::vector<std::string> rest_addresses(ShardId shard) const = 0;
-  // REST addresses of the other members that serve every shard of the layout.
-  virtual std::vector<std::string> rest_addresses_serving_all() const = 0;
 };
 
 }  // namespace squall::server

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "common/log.hpp"
+#include "kvstore/shard.hpp"
 
 namespace squall::server {
 
@@ -19,6 +20,20 @@ std::string hex(std::string_view bytes) {
 
 std::string host_port(const fabric::PeerAddress& address) {
   return fmt::format("{}:{}", address.host, address.port);
+}
+
+// REST addresses of the members of `shard` in `view` other than `self`, in rank order.
+std::vector<std::string> rest_addresses_in(const core::View& view, ShardId shard, NodeId self) {
+  std::vector<std::string> out;
+  if (shard.value >= view.layout().shards) return out;
+  for (NodeId id : view.shard_members(shard)) {
+    if (id == self) continue;
+    auto rank = view.rank_of(id);
+    if (!rank) continue;
+    const core::Member& member = view.member(*rank);
+    if (!member.rest.host.empty() && member.rest.port != 0) out.push_back(host_port(member.rest));
+  }
+  return out;
 }
 
 }  // namespace
@@ -52,19 +67,8 @@ class GroupNodePort final : public GroupPort {
   }
   std::vector<std::string> rest_addresses(ShardId shard) const override {
     const core::View* view = current();
-    std::vector<std::string> out;
-    if (view == nullptr || shard.value >= view->layout().shards) return out;
-    for (NodeId id : view->shard_members(shard)) add(*view, id, out);
-    return out;
-  }
-  std::vector<std::string> rest_addresses_serving_all() const override {
-    const core::View* view = current();
-    std::vector<std::string> out;
-    if (view == nullptr) return out;
-    for (const core::Member& member : view->members()) {
-      if (view->shards_of(member.id).size() == view->layout().shards) add(*view, member.id, out);
-    }
-    return out;
+    if (view == nullptr) return {};
+    return rest_addresses_in(*view, shard, self_);
   }
 
  private:
@@ -72,14 +76,6 @@ class GroupNodePort final : public GroupPort {
     core::GroupNode* node = node_.load();
     return node == nullptr ? nullptr : node->view();
   }
-  void add(const core::View& view, NodeId id, std::vector<std::string>& out) const {
-    if (id == self_) return;
-    auto rank = view.rank_of(id);
-    if (!rank) return;
-    const core::Member& member = view.member(*rank);
-    if (!member.rest.host.empty() && member.rest.port != 0) out.push_back(host_port(member.rest));
-  }
-
   const NodeId self_;
   std::atomic<core::GroupNode*> node_{nullptr};
 };
@@ -97,7 +93,6 @@ Result<std::unique_ptr<Node>> Node::start(const config::Config& config, NodeOpti
   auto hub = kvstore::WatchHub::create(hub_options);
   if (!hub) return hub.status().with_context("watch hub");
   node->hub_ = std::move(hub).value();
-  node->watch_ = std::make_unique<HubWatchBackend>(*node->hub_);
   SQUALL_TRY(node->open_replicas());
 
   ForwarderOptions forward_options;
@@ -107,6 +102,10 @@ Result<std::unique_ptr<Node>> Node::start(const config::Config& config, NodeOpti
   auto forwarder = Forwarder::start(forward_options);
   if (!forwarder) return forwarder.status();
   node->forwarder_ = std::move(forwarder).value();
+  Node* self = node.get();
+  node->watch_ = std::make_unique<HubWatchBackend>(
+      *node->hub_, [self](const kvstore::Topic& topic) { return self->watch_placement(topic); },
+      node->forwarder_.get());
 
   node->port_ = std::make_unique<GroupNodePort>(config.node.id);
   BackendOptions backend_options;
@@ -181,6 +180,7 @@ Result<std::unique_ptr<ShardReplica>> Node::open_replica(ShardId shard) {
 Status Node::start_group() {
   core::GroupNodeCallbacks callbacks;
   callbacks.installed = [this](const core::View& view) {
+    record_placement(view);
     view_id_.store(view.id().value);
     view_members_.store(view.size());
     backend_->on_installed();
@@ -203,6 +203,41 @@ Status Node::start_group() {
   group_ = std::move(group).value();
   port_->attach(group_.get());
   return Status::ok();
+}
+
+void Node::record_placement(const core::View& view) {
+  std::vector<std::optional<RemoteShard>> placement;
+  for (std::uint32_t i = 0; i < config_.layout.shards; ++i) {
+    const ShardId shard{i};
+    if (shard.value < view.layout().shards && view.shard_rank(shard, config_.node.id)) {
+      placement.emplace_back();
+    } else {
+      placement.push_back(RemoteShard{shard, rest_addresses_in(view, shard, config_.node.id)});
+    }
+  }
+  std::lock_guard lock(placement_mutex_);
+  placement_ = std::move(placement);
+}
+
+WatchPlacement Node::watch_placement(const kvstore::Topic& topic) const {
+  std::vector<ShardId> shards;
+  if (topic.is_prefix()) {
+    for (std::uint32_t i = 0; i < config_.layout.shards; ++i) shards.push_back(ShardId{i});
+  } else {
+    shards.push_back(kvstore::shard_for_key(config_.layout, topic.text));
+  }
+  WatchPlacement out;
+  std::lock_guard lock(placement_mutex_);
+  if (placement_.empty()) return out;  // no view yet: the hub alone
+  for (ShardId shard : shards) {
+    const std::optional<RemoteShard>& entry = placement_.at(shard.value);
+    if (entry) {
+      out.remote.push_back(*entry);
+    } else {
+      out.local.push_back(shard);
+    }
+  }
+  return out;
 }
 
 bool Node::ready() const {

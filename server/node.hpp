@@ -65,6 +65,10 @@ class Node {
   Result<std::unique_ptr<ShardReplica>> open_replica(ShardId shard);
   Status start_group();
   Result<ClusterInfo> cluster_info() const;
+  // Which shards of `topic` this node serves, and members of the others (watch streams).
+  WatchPlacement watch_placement(const kvstore::Topic& topic) const;
+  // Progress thread, on each installed view: the snapshot watch_placement() reads.
+  void record_placement(const core::View& view);
   void register_gauges();
 
   const config::Config config_;
@@ -89,6 +93,9 @@ class Node {
   std::atomic<std::size_t> view_members_{0};
   // Per shard, the persistence frontier last reported (entries made before the group starts).
   std::map<ShardId, std::atomic<Version>> persisted_;
+  // Per shard: none when served here, else its members' REST addresses (empty before a view).
+  mutable std::mutex placement_mutex_;
+  std::vector<std::optional<RemoteShard>> placement_;  // GUARDED_BY(placement_mutex_)
 };
 
 }  // namespace squall::server

@@ -138,56 +138,42 @@ void ReplicatedBackend::post_or_fail(Task task, const std::function<void(Status)
 }
 
 void ReplicatedBackend::put(PutRequest request, Callback<WriteResult> done) {
-  if (!admit([&done](Status status) { done(std::move(status)); })) return;
-  done = released(in_flight_, std::move(done));
+  // Shared with the forwarding closure, which outlives this call; `update` views its bytes.
+  auto shared = std::make_shared<PutRequest>(std::move(request));
   kvstore::KvUpdate update;
   update.op = kvstore::KvOp::put;
-  update.condition = condition_of(request.precondition);
-  update.expected_version = request.precondition.version;
-  update.request = {options_.self, next_sequence_.fetch_add(1)};
-  update.key = request.key;
-  update.value = as_bytes(request.value);
-  Status valid = kvstore::validate_update(update, options_.limits);
-  if (!valid.is_ok()) return done(valid);
-  Bytes payload = kvstore::encode_update(update, options_.limits);
-  const ShardId shard = shard_of(request.key);
-  auto fail = [done](Status status) { done(std::move(status)); };
-  post_or_fail(
-      [this, shard, payload = std::move(payload), sequence = update.request.sequence, done,
-       request = std::move(request)]() mutable {
-        if (!group_.serves(shard)) {
-          return forward(group_.rest_addresses(shard), forward_request(request),
-                         &parse_write_answer, std::move(done));
-        }
-        submit_write(shard, std::move(payload), sequence, std::move(done));
-      },
-      fail);
+  update.condition = condition_of(shared->precondition);
+  update.expected_version = shared->precondition.version;
+  update.key = shared->key;
+  update.value = as_bytes(shared->value);
+  submit_update(update, [shared] { return forward_request(*shared); }, std::move(done));
 }
 
 void ReplicatedBackend::remove(DeleteRequest request, Callback<WriteResult> done) {
-  if (!admit([&done](Status status) { done(std::move(status)); })) return;
-  done = released(in_flight_, std::move(done));
+  auto shared = std::make_shared<DeleteRequest>(std::move(request));
   kvstore::KvUpdate update;
   update.op = kvstore::KvOp::del;
-  update.condition = condition_of(request.precondition);
-  update.expected_version = request.precondition.version;
+  update.condition = condition_of(shared->precondition);
+  update.expected_version = shared->precondition.version;
+  update.key = shared->key;
+  submit_update(update, [shared] { return forward_request(*shared); }, std::move(done));
+}
+
+void ReplicatedBackend::submit_update(kvstore::KvUpdate& update,
+                                      std::function<HttpRequest()> forwarded,
+                                      Callback<WriteResult> done) {
+  if (!enter(done)) return;
   update.request = {options_.self, next_sequence_.fetch_add(1)};
-  update.key = request.key;
   Status valid = kvstore::validate_update(update, options_.limits);
   if (!valid.is_ok()) return done(valid);
-  Bytes payload = kvstore::encode_update(update, options_.limits);
-  const ShardId shard = shard_of(request.key);
-  auto fail = [done](Status status) { done(std::move(status)); };
-  post_or_fail(
-      [this, shard, payload = std::move(payload), sequence = update.request.sequence, done,
-       request = std::move(request)]() mutable {
-        if (!group_.serves(shard)) {
-          return forward(group_.rest_addresses(shard), forward_request(request),
-                         &parse_write_answer, std::move(done));
-        }
-        submit_write(shard, std::move(payload), sequence, std::move(done));
-      },
-      fail);
+  const ShardId shard = shard_of(update.key);
+  auto local = [this, shard, sequence = update.request.sequence,
+                payload = kvstore::encode_update(update, options_.limits)](
+                   Callback<WriteResult> reply) mutable {
+    submit_write(shard, std::move(payload), sequence, std::move(reply));
+  };
+  route<WriteResult>(shard, std::move(forwarded), &parse_write_answer, std::move(done),
+                     std::move(local));
 }
 
 void ReplicatedBackend::submit_write(ShardId shard, Bytes payload, std::uint64_t sequence,

@@ -94,7 +94,21 @@ class ReplicatedBackend final : public KvBackend {
   struct ShardState;
   using Task = std::function<void()>;
 
+  // Counts a request in (or answers it at once: shutting down, too many in flight); `done`
+  // then counts it out when called.
+  template <typename T>
+  bool enter(Callback<T>& done);
+  // On the progress thread: `local(done)` when this node serves `shard`, otherwise the
+  // request `forwarded` builds goes to the shard's members and `parse` reads their answer.
+  template <typename T>
+  void route(ShardId shard, std::function<HttpRequest()> forwarded,
+             Result<T> (*parse)(const HttpResponse&), Callback<T> done,
+             std::function<void(Callback<T>)> local);
+
   // Writes (replicated_backend.cpp).
+  // Validates and encodes `update` (its request id set here) and sends it in its shard.
+  void submit_update(kvstore::KvUpdate& update, std::function<HttpRequest()> forwarded,
+                     Callback<WriteResult> done);
   void submit_write(ShardId shard, Bytes payload, std::uint64_t sequence,
                     Callback<WriteResult> done);
   void try_send(std::uint64_t sequence, PendingWrite& write);
@@ -120,7 +134,10 @@ class ReplicatedBackend final : public KvBackend {
   void on_barrier(ShardId shard, ShardState& state, std::uint64_t sequence);
   void serve_time_reads(ShardState& state);
   void expire_reads(ShardState& state, std::uint64_t now_us);
-  void list_local(ListRequest request, Callback<ListResult> done);
+  // One page over `shards`: each served here through its read point, each other one as a
+  // shard-restricted page from a member of it; merged (list_merge).
+  void list_shards(const ListRequest& request, const std::vector<ShardId>& shards,
+                   Callback<ListResult> done);
   template <typename T>
   void forward(std::vector<std::string> targets, HttpRequest request,
                Result<T> (*parse)(const HttpResponse&), Callback<T> done);

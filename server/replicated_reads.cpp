@@ -43,79 +43,87 @@ struct ListGather {
 }  // namespace
 
 void ReplicatedBackend::get(GetRequest request, Callback<GetResult> done) {
-  if (!admit([&done](Status status) { done(std::move(status)); })) return;
-  done = released(in_flight_, std::move(done));
+  if (!enter(done)) return;
   const ShardId shard = shard_of(request.key);
-  auto fail = [done](Status status) { done(std::move(status)); };
-  post_or_fail(
-      [this, shard, request = std::move(request), done]() mutable {
-        if (!group_.serves(shard)) {
-          return forward(group_.rest_addresses(shard), forward_request(request),
-                         &parse_get_answer, std::move(done));
-        }
-        ShardReplica* replica = shard_state(shard).replica;
-        auto serve = [replica, key = request.key, done](ReadPoint point) {
-          done(replica->get(key, point));
-        };
-        enqueue_read(shard, request.consistency, request.at, std::move(serve),
-                     [done](Status status) { done(std::move(status)); });
-      },
-      fail);
+  auto shared = std::make_shared<GetRequest>(std::move(request));
+  auto local = [this, shard, shared](Callback<GetResult> reply) {
+    ShardReplica* replica = shard_state(shard).replica;
+    auto serve = [replica, shared, reply](ReadPoint point) {
+      reply(replica->get(shared->key, point));
+    };
+    enqueue_read(shard, shared->consistency, shared->at, std::move(serve),
+                 [reply](Status status) { reply(std::move(status)); });
+  };
+  route<GetResult>(shard, [shared] { return forward_request(*shared); }, &parse_get_answer,
+                   std::move(done), std::move(local));
 }
 
 void ReplicatedBackend::history(HistoryRequest request, Callback<HistoryResult> done) {
-  if (!admit([&done](Status status) { done(std::move(status)); })) return;
-  done = released(in_flight_, std::move(done));
+  if (!enter(done)) return;
   const ShardId shard = shard_of(request.key);
-  auto fail = [done](Status status) { done(std::move(status)); };
-  post_or_fail(
-      [this, shard, request = std::move(request), done]() mutable {
-        if (!group_.serves(shard)) {
-          return forward(group_.rest_addresses(shard), forward_request(request),
-                         &parse_history_answer, std::move(done));
-        }
-        ShardReplica* replica = shard_state(shard).replica;
-        auto serve = [replica, request, done](ReadPoint) { done(replica->history(request)); };
-        enqueue_read(shard, Consistency::linearizable, ReadPoint::latest(), std::move(serve),
-                     [done](Status status) { done(std::move(status)); });
-      },
-      fail);
+  auto shared = std::make_shared<HistoryRequest>(std::move(request));
+  auto local = [this, shard, shared](Callback<HistoryResult> reply) {
+    ShardReplica* replica = shard_state(shard).replica;
+    auto serve = [replica, shared, reply](ReadPoint) { reply(replica->history(*shared)); };
+    enqueue_read(shard, Consistency::linearizable, ReadPoint::latest(), std::move(serve),
+                 [reply](Status status) { reply(std::move(status)); });
+  };
+  route<HistoryResult>(shard, [shared] { return forward_request(*shared); },
+                       &parse_history_answer, std::move(done), std::move(local));
 }
 
 void ReplicatedBackend::list(ListRequest request, Callback<ListResult> done) {
-  if (!admit([&done](Status status) { done(std::move(status)); })) return;
-  done = released(in_flight_, std::move(done));
+  if (!enter(done)) return;
   auto fail = [done](Status status) { done(std::move(status)); };
   post_or_fail(
       [this, request = std::move(request), done]() mutable {
-        bool all = true;
-        for (std::uint32_t i = 0; i < options_.layout.shards; ++i) {
-          all = all && group_.serves(ShardId{i});
+        std::vector<ShardId> shards;
+        if (request.shard) {
+          // A page another node asks for while it merges a list: this shard only, served
+          // here or refused (the asking node then tries another member), never forwarded.
+          if (request.shard->value >= options_.layout.shards) {
+            return done(invalid_argument(fmt::format("no shard {}", *request.shard)));
+          }
+          if (!group_.serves(*request.shard)) {
+            return done(unavailable(fmt::format("shard {} is not served here", *request.shard)));
+          }
+          shards.push_back(*request.shard);
+        } else {
+          for (std::uint32_t i = 0; i < options_.layout.shards; ++i) shards.push_back(ShardId{i});
         }
-        if (all) return list_local(std::move(request), std::move(done));
-        // A listing merges every shard; a node that serves them all answers it whole.
-        forward(group_.rest_addresses_serving_all(), forward_request(request),
-                &parse_list_answer, std::move(done));
+        list_shards(request, shards, std::move(done));
       },
       fail);
 }
 
-void ReplicatedBackend::list_local(ListRequest request, Callback<ListResult> done) {
+void ReplicatedBackend::list_shards(const ListRequest& request,
+                                    const std::vector<ShardId>& shards,
+                                    Callback<ListResult> done) {
   auto gather = std::make_shared<ListGather>();
-  gather->remaining = options_.layout.shards;  // no reader runs yet
+  gather->remaining = shards.size();  // nothing finishes before every part is started
   gather->limit = request.limit;
   gather->done = std::move(done);
-  for (std::uint32_t i = 0; i < options_.layout.shards; ++i) {
-    ShardReplica* replica = shard_state(ShardId{i}).replica;
-    auto serve = [replica, request, gather](ReadPoint point) {
-      auto page = replica->list(request, point);
-      if (!page.is_ok()) return gather->finish_one(std::nullopt, page.status());
-      gather->finish_one(ListSource{std::move(page->items), std::move(page->next)},
-                         Status::ok());
+  auto finish = [gather](Result<ListResult> page) {
+    if (!page.is_ok()) return gather->finish_one(std::nullopt, page.status());
+    gather->finish_one(ListSource{std::move(page->items), std::move(page->next)},
+                       Status::ok());
+  };
+  for (ShardId shard : shards) {
+    if (!group_.serves(shard)) {
+      // The same page restricted to this shard, from a member of it: through that shard's
+      // read barrier there (or its stable state), with the same start, limit and read point.
+      ListRequest part = request;
+      part.shard = shard;
+      forward<ListResult>(group_.rest_addresses(shard), forward_request(part),
+                          &parse_list_answer, finish);
+      continue;
+    }
+    ShardReplica* replica = shard_state(shard).replica;
+    auto serve = [replica, request, finish](ReadPoint point) {
+      finish(replica->list(request, point));
     };
-    auto fail = [gather](Status status) { gather->finish_one(std::nullopt, std::move(status)); };
-    enqueue_read(ShardId{i}, request.consistency, request.at, std::move(serve),
-                 std::move(fail));
+    enqueue_read(shard, request.consistency, request.at, std::move(serve),
+                 [finish](Status status) { finish(std::move(status)); });
   }
 }
 
@@ -135,8 +143,8 @@ void ReplicatedBackend::enqueue_read(ShardId shard, Consistency consistency, Rea
   if (consistency == Consistency::stable) {
     // The local replica at its persisted version, without coordination.
     const Version persisted = replica.persisted_version();
-    if (at.kind == ReadPoint::Kind::latest) return run_read(std::move(serve), ReadPoint::at_version(persisted));
-    if (at.kind == ReadPoint::Kind::version && at.value > persisted) {
+    if (at.kind == ReadPoint::Kind::latest ||
+        (at.kind == ReadPoint::Kind::version && at.value > persisted)) {
       return run_read(std::move(serve), ReadPoint::at_version(persisted));
     }
     return run_read(std::move(serve), at);

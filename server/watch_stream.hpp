@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config/config.hpp"
@@ -49,6 +50,9 @@ struct WatchRequest {
   kvstore::Topic topic;
   kvstore::WatchStart start;
   bool values = true;
+  // `shard=<n>`: only that shard's events (a node taking a shard it does not serve from a
+  // member of it); the stream then opens with an id-only block, its starting cursor.
+  std::optional<ShardId> shard;
 };
 
 // Parses the query (key= or prefix=, values=, start=, cursor=) and the Last-Event-ID header,
@@ -76,6 +80,13 @@ class WatchRoute {
   struct Counters;
 
  private:
+  // Subscribes to the shards of `placement.local` here and takes each remote one from a
+  // member of it; answers once every part has answered (errors passed on as they came).
+  void handle_merged(WatchRequest request, WatchPlacement placement,
+                     std::uint32_t retry_after_s, const HttpResponder& respond);
+  kvstore::WatchOptions watch_options(const WatchRequest& request,
+                                      std::function<void()> on_ready) const;
+
   WatchBackend* const backend_;
   const WatchLimits limits_;
   std::shared_ptr<Counters> counters_;  // shared with the streams, which may outlive a call

@@ -46,7 +46,6 @@ class FakeGroup final : public server::GroupPort {
   bool serves(ShardId shard) const override;
   ViewId view_id() const override { return view_; }
   std::vector<std::string> rest_addresses(ShardId) const override { return {}; }
-  std::vector<std::string> rest_addresses_serving_all() const override { return {}; }
 
  private:
   void loop();
