@@ -291,7 +291,8 @@ void ReplicatedBackend::tick() {
   for (std::uint64_t sequence : expired) {
     if (timed_out_ != nullptr) timed_out_->add();
     complete_write(sequence, Status(Code::timed_out, "the write did not complete in time; "
-                                                     "its outcome is unknown"));
+                                                     "its outcome is unknown (it may still "
+                                                     "take effect; a conditional retry tells)"));
   }
   for (std::uint64_t sequence : unsent) {
     auto found = writes_.find(sequence);
@@ -313,7 +314,10 @@ void ReplicatedBackend::fail_all() {
   if (ticker_.joinable() && ticker_.get_id() != std::this_thread::get_id()) ticker_.join();
   readers_->join();  // reads already decided finish first
   const Status gone = unavailable("the node is shutting down");
-  while (!writes_.empty()) complete_write(writes_.begin()->first, gone);
+  // A write may already be delivered (even durable) and only wait for the frontier here.
+  const Status unknown = unavailable("the node is shutting down; the write's outcome is "
+                                     "unknown (a conditional retry tells)");
+  while (!writes_.empty()) complete_write(writes_.begin()->first, unknown);
   for (auto& [shard, state] : shards_) {
     state->persist_waiters.clear();
     state->barrier.reset();

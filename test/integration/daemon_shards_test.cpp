@@ -160,6 +160,22 @@ void check_lists_on_every_node(std::size_t nodes, std::uint32_t replicas) {
   CHECK(cluster.assertion_failures().empty());
 }
 
+struct SeenEvent {
+  std::string key;
+  std::uint32_t shard = 0;
+  std::uint64_t version = 0;
+};
+
+std::vector<SeenEvent> seen_events(const server::testing::SseClient& client) {
+  std::vector<SeenEvent> out;
+  for (const auto& block : client.events()) {
+    auto data = nlohmann::json::parse(block.data);
+    out.push_back({data["key"].get<std::string>(), data["shard"].get<std::uint32_t>(),
+                   data["version"].get<std::uint64_t>()});
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("squalld: lists merge every shard on every node, 3 nodes, 3 shards x 1 replica") {
@@ -168,6 +184,67 @@ TEST_CASE("squalld: lists merge every shard on every node, 3 nodes, 3 shards x 1
 
 TEST_CASE("squalld: lists merge every shard on every node, 5 nodes, 3 shards x 2 replicas") {
   check_lists_on_every_node(5, 2);
+}
+
+// A watcher at a node that serves no shard (every shard from other nodes), a writer at
+// another; kill -9 of the watcher's node mid-stream; the watcher resumes with its last id at
+// a third node (one shard local there, the others forwarded). Every acknowledged write appears
+// exactly once, in version order per shard.
+TEST_CASE("squalld: a watch resumes at another node after kill -9 of the node serving it") {
+  DaemonCluster cluster({3, 3, 1, {}, {}});
+  require_started(cluster);
+  spread_shards(cluster);
+  const auto members = shard_members(cluster);
+  std::size_t spare = 3, other = 3, writer_node = 3;
+  for (std::size_t node = 1; node <= 3; ++node) {
+    std::size_t served = 0;
+    for (const auto& shard : members) served += shard.count(node);
+    if (served == 0) spare = node - 1;
+  }
+  REQUIRE(spare < 3);
+  writer_node = (spare + 1) % 3;
+  other = (spare + 2) % 3;
+
+  server::testing::SseClient watcher(cluster.rest_port(spare));
+  auto opened = watcher.open("/v1/watch?prefix=seq/");
+  REQUIRE(opened.has_value());
+  REQUIRE(opened->result_int() == 200);
+  constexpr int kWrites = 60;
+  std::set<std::string> acknowledged;
+  std::thread writer([&] {
+    for (int n = 0; n < kWrites; ++n) {
+      const std::string key = fmt::format("seq/{:03}", n);
+      if (status_of(put(cluster.rest_port(writer_node), key, std::to_string(n))) == 201) {
+        acknowledged.insert(key);
+      }
+    }
+  });
+  const bool some = watcher.read_events(15);
+  cluster.kill9(spare);
+  writer.join();
+  REQUIRE(some);
+  REQUIRE(acknowledged.size() == kWrites);
+  std::vector<SeenEvent> seen = seen_events(watcher);
+  const std::string resume_id = watcher.last_id();
+  REQUIRE_FALSE(resume_id.empty());
+
+  server::testing::SseClient resumed(cluster.rest_port(other));
+  auto again = resumed.open("/v1/watch?prefix=seq/", {{"Last-Event-ID", resume_id}});
+  REQUIRE(again.has_value());
+  REQUIRE(again->result_int() == 200);
+  const std::size_t left = kWrites - seen.size();
+  REQUIRE(resumed.read_events(left));
+  for (const SeenEvent& event : seen_events(resumed)) seen.push_back(event);
+  REQUIRE(seen.size() == static_cast<std::size_t>(kWrites));
+  std::set<std::string> keys;
+  std::map<std::uint32_t, std::uint64_t> last_version;
+  for (const SeenEvent& event : seen) {
+    CHECK(keys.insert(event.key).second);  // no duplicate
+    CHECK(event.version > last_version[event.shard]);  // version order per shard
+    last_version[event.shard] = event.version;
+  }
+  CHECK(keys == acknowledged);  // no gap
+  CHECK(cluster.assertion_failures().empty());
 }
 
 }  // namespace squall::test
