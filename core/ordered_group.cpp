@@ -17,6 +17,8 @@ constexpr std::uint64_t kMinSmcPayloadBytes = 64;
 constexpr std::uint64_t kMaxSmcPayloadBytes = 1024 * 1024;
 constexpr std::uint32_t kMaxWindow = 1024;
 constexpr std::size_t kMaxShardMembers = 1024;
+// Most updates one slot carries (a bound on the work one slot's delivery does).
+constexpr std::size_t kMaxPackedUpdates = 4096;
 
 }  // namespace
 
@@ -185,6 +187,31 @@ bool OrderedGroup::handle(const fabric::Event& event) {
 
 void OrderedGroup::step(std::uint64_t now_us) {
   start_large();
+  step_protocol(now_us);
+  std::uint64_t signature = progress_signature();
+  if (signature != last_signature_) {
+    last_signature_ = signature;
+    ++activity_;
+  }
+}
+
+std::uint64_t OrderedGroup::progress_signature() const {
+  // Every term only grows, so the sum changes whenever one of them does.
+  std::uint64_t sum = sequencer_.next_sequence() + sent_slots_ + frontier_.value() +
+                      published_persisted_ + stats_.delivered;
+  for (std::size_t sender = 0; sender < size(); ++sender) {
+    sum += sequencer_.announced_slots(sender);
+  }
+  return sum;
+}
+
+bool OrderedGroup::in_flight() const {
+  Version delivered = sequencer_.last_version();
+  return !queue_.empty() || sequencer_.pending_entries() > 0 ||
+         published_persisted_ < delivered || frontier_.value() < delivered;
+}
+
+void OrderedGroup::step_protocol(std::uint64_t now_us) {
   if (!wedged_) {
     receive_and_deliver();
     send_queued();
@@ -267,6 +294,10 @@ void OrderedGroup::on_smc_message(std::size_t sender, std::span<const std::byte>
       break;
     case MessageKind::nulls:
       status = sequencer_.add_nulls(sender, decoded->null_count);
+      break;
+    case MessageKind::packed:
+      status = sequencer_.add_packed(sender, decoded->timestamp, decoded->payload,
+                                     decoded->packed_count);
       break;
     case MessageKind::large:
       if (!options_.large || decoded->size_bytes > options_.large->max_payload_bytes) {
@@ -358,18 +389,48 @@ bool OrderedGroup::delivery_window_open() const {
 void OrderedGroup::send_queued() {
   while (!queue_.empty() && smc_->can_send() && delivery_window_open()) {
     const Bytes& payload = queue_.front();
+    std::size_t count = 1;
     if (payload.size() > options_.max_small_payload_bytes()) {
       if (!send_large(payload)) return;
     } else {
-      encode_data(scratch_, clock_.now(), payload);
-      Status status = smc_->send(scratch_);
-      SQUALL_ASSERT(status.is_ok(), "SMC refused a slot it offered: {}", status.to_string());
+      count = send_small();
     }
     ++sent_slots_;
-    ++stats_.data_sent;
-    queue_bytes_ -= payload.size();
-    queue_.pop_front();
+    stats_.data_sent += count;
+    for (std::size_t i = 0; i < count; ++i) {
+      queue_bytes_ -= queue_.front().size();
+      queue_.pop_front();
+    }
   }
+}
+
+std::size_t OrderedGroup::send_small() {
+  // As many queued updates as fit go into this one slot (docs/core.md, "Packed slots"): one
+  // slot, one round of SST writes to the peers, for all of them.
+  std::size_t count = 0;
+  std::size_t bytes = 0;
+  for (const Bytes& next : queue_) {
+    if (next.size() > options_.max_small_payload_bytes() ||
+        packed_size_bytes(count + 1, bytes + next.size()) > options_.smc_payload_bytes ||
+        count == kMaxPackedUpdates) {
+      break;
+    }
+    ++count;
+    bytes += next.size();
+  }
+  if (count <= 1) {
+    encode_data(scratch_, clock_.now(), queue_.front());
+    count = 1;
+  } else {
+    scratch_.reserve(packed_size_bytes(count, bytes));
+    begin_packed(scratch_, clock_.now(), static_cast<std::uint32_t>(count));
+    for (std::size_t i = 0; i < count; ++i) add_packed(scratch_, queue_[i]);
+    ++stats_.packed_slots;
+    stats_.packed_updates += count;
+  }
+  Status status = smc_->send(scratch_);
+  SQUALL_ASSERT(status.is_ok(), "SMC refused a slot it offered: {}", status.to_string());
+  return count;
 }
 
 void OrderedGroup::send_nulls() {

@@ -133,6 +133,10 @@ struct OrderedGroupStats {
   std::uint64_t null_slots_sent = 0;
   std::uint64_t large_sent = 0;
   std::uint64_t delivered = 0;
+  // Slots that carried more than one update (docs/core.md, "Packed slots"), and the updates
+  // they carried.
+  std::uint64_t packed_slots = 0;
+  std::uint64_t packed_updates = 0;
 };
 
 class OrderedGroup {
@@ -205,6 +209,12 @@ class OrderedGroup {
   bool suspected(std::size_t rank) const { return detector_->suspected(rank); }
   // Whether the RDMC group runs (large messages configured and every member connected).
   bool large_ready() const { return rdmc_ != nullptr; }
+  // For the owner's idle policy. activity() grows whenever a step() moved the protocol on
+  // (slots received, sent or delivered, persistence advanced); in_flight(): something is
+  // under way that the next steps will move (queued or undelivered updates, delivered ones
+  // not yet persisted everywhere), so the owner should poll again soon.
+  std::uint64_t activity() const { return activity_; }
+  bool in_flight() const;
 
  private:
   struct OrderFields {
@@ -240,12 +250,15 @@ class OrderedGroup {
   bool apply(const SequencedDelivery& delivery);
   void receive_and_deliver();
   void send_queued();
+  std::size_t send_small();  // sends the queue's front (and what packs with it); how many
   void send_nulls();
   bool delivery_window_open() const;
   std::vector<std::uint64_t> stable_slots() const;
   bool live(std::size_t rank) const;
   void track_persistence();
   void publish_row();
+  void step_protocol(std::uint64_t now_us);
+  std::uint64_t progress_signature() const;
 
   OrderedGroupOptions options_;
   std::size_t rank_;
@@ -284,6 +297,8 @@ class OrderedGroup {
   bool row_dirty_ = true;
   Bytes scratch_;
   OrderedGroupStats stats_;
+  std::uint64_t activity_ = 0;
+  std::uint64_t last_signature_ = 0;
 };
 
 }  // namespace squall::core

@@ -20,9 +20,9 @@ Sequencer::Sequencer(std::size_t senders, ViewId view, HlcTimestamp last_timesta
                 max_data_per_sender);
 }
 
-Status Sequencer::check_data(std::size_t sender) const {
+Status Sequencer::check_data(std::size_t sender, std::uint64_t count) const {
   const SenderState& state = senders_.at(sender);
-  if (state.data_count >= max_data_per_sender_) {
+  if (count > max_data_per_sender_ - std::min(state.data_count, max_data_per_sender_)) {
     return corruption(fmt::format("sender {} sent more than its {} messages of the view", sender,
                                   max_data_per_sender_));
   }
@@ -73,6 +73,21 @@ Status Sequencer::add_data(std::size_t sender, HlcTimestamp timestamp,
   entry.timestamp = timestamp;
   entry.sender_index = senders_.at(sender).data_count++;
   entry.payload.assign(payload.begin(), payload.end());
+  append(sender, std::move(entry));
+  return Status::ok();
+}
+
+Status Sequencer::add_packed(std::size_t sender, HlcTimestamp timestamp,
+                             std::span<const std::byte> records, std::uint32_t count) {
+  SQUALL_ASSERT(count >= 2, "a packed slot of {} updates", count);
+  SQUALL_TRY(check_data(sender, count));
+  Entry entry;
+  entry.kind = MessageKind::packed;
+  entry.timestamp = timestamp;
+  entry.sender_index = senders_.at(sender).data_count;
+  senders_[sender].data_count += count;
+  entry.count = count;
+  entry.payload.assign(records.begin(), records.end());
   append(sender, std::move(entry));
   return Status::ok();
 }
@@ -178,28 +193,46 @@ std::size_t Sequencer::next_sender(
   return best;
 }
 
-bool Sequencer::deliver_front(std::size_t sender, const DeliverFn& deliver) {
+bool Sequencer::deliver_one(SequencedDelivery& delivery, const DeliverFn& deliver) {
+  SQUALL_ASSERT(delivered_data_ < kMaxDataPerView, "view {} ran out of versions", view_);
+  ++delivered_data_;
+  last_timestamp_ = std::max(last_timestamp_ + 1, delivery.carried_timestamp);
+  delivery.version = last_version();
+  delivery.timestamp = last_timestamp_;
+  return deliver(delivery);
+}
+
+bool Sequencer::deliver_front(std::size_t sender, const DeliverFn& deliver,
+                              std::size_t& delivered) {
   std::deque<Entry>& entries = senders_[sender].entries;
   while (entries.front().kind == MessageKind::nulls) entries.pop_front();
   Entry entry = std::move(entries.front());
   entries.pop_front();
   SQUALL_ASSERT(entry.complete, "delivering an incomplete message of sender {}", sender);
-  SQUALL_ASSERT(delivered_data_ < kMaxDataPerView, "view {} ran out of versions", view_);
-  ++delivered_data_;
   std::uint64_t sequence = sequence_of(sender, entry.first_slot);
   SQUALL_ASSERT(sequence >= next_sequence_, "sequence {} delivered after {}", sequence,
                 next_sequence_);
   next_sequence_ = sequence + 1;
-  last_timestamp_ = std::max(last_timestamp_ + 1, entry.timestamp);
   pending_bytes_ -= entry.payload.size();
   SequencedDelivery delivery{.sequence = sequence,
                              .sender = sender,
                              .sender_index = entry.sender_index,
-                             .version = last_version(),
-                             .timestamp = last_timestamp_,
                              .carried_timestamp = entry.timestamp,
                              .payload = entry.payload};
-  return deliver(delivery);
+  if (entry.kind != MessageKind::packed) {
+    ++delivered;
+    return deliver_one(delivery, deliver);
+  }
+  // A stopped delivery leaves the rest of the slot undelivered: the group is wedged then.
+  bool go_on = true;
+  for_each_packed(entry.payload, entry.count, [&](std::span<const std::byte> payload) {
+    if (!go_on) return;
+    delivery.payload = payload;
+    ++delivered;
+    go_on = deliver_one(delivery, deliver);
+    ++delivery.sender_index;
+  });
+  return go_on;
 }
 
 void Sequencer::drop_skipped() {
@@ -235,9 +268,8 @@ std::size_t Sequencer::deliver_stable(std::span<const std::uint64_t> stable,
   std::size_t delivered = 0;
   for (std::size_t sender = next_sender(limit); sender < senders_.size();
        sender = next_sender(limit)) {
-    ++delivered;
     // A stopped delivery leaves the rest undecided: the frontier is not taken.
-    if (!deliver_front(sender, deliver)) return delivered;
+    if (!deliver_front(sender, deliver, delivered)) return delivered;
   }
   // Every sequence below the frontier is now delivered or a null.
   next_sequence_ = std::max(next_sequence_, frontier);
@@ -260,8 +292,7 @@ Result<std::size_t> Sequencer::deliver_trim(std::span<const std::uint64_t> trim,
   std::size_t delivered = 0;
   for (std::size_t sender = next_sender(limit); sender < senders_.size();
        sender = next_sender(limit)) {
-    ++delivered;
-    if (!deliver_front(sender, deliver)) break;
+    if (!deliver_front(sender, deliver, delivered)) break;
   }
   return delivered;
 }

@@ -5,14 +5,16 @@
 // the sequencer says what to deliver, in what order, with which version and timestamp.
 //
 // Order. Sender s (of N, s = its rank in the shard) fills *slots* 0, 1, 2, ...: a data (or
-// large) message fills one, a null batch of c fills c. Slot k of sender s has sequence
-// k·N + s. A slot is delivered once it is stable (every live member received it) and every
-// lower sequence has been delivered or skipped; nulls are skipped.
+// large) message fills one, a packed message of c updates fills one, a null batch of c fills
+// c. Slot k of sender s has sequence k·N + s. A slot is delivered once it is stable (every
+// live member received it) and every lower sequence has been delivered or skipped; nulls are
+// skipped. The updates of a packed slot are delivered one after the other, in send order, as
+// if each had its own slot: a slot is delivered (or trimmed) whole.
 //
-// Versions and timestamps (docs/core.md). The i-th data message delivered in view v gets
-// version (v << 32) | i, i = 1, 2, ... Its timestamp is max(previous timestamp + 1, the
-// timestamp it carries), so timestamps strictly increase with versions; every input to that
-// rule is identical on every member, so every member computes the same values.
+// Versions and timestamps (docs/core.md). The i-th update delivered in view v gets version
+// (v << 32) | i, i = 1, 2, ... Its timestamp is max(previous timestamp + 1, the timestamp its
+// slot carries), so timestamps strictly increase with versions; every input to that rule is
+// identical on every member, so every member computes the same values.
 #pragma once
 
 #include <cstddef>
@@ -66,6 +68,10 @@ class Sequencer {
   Status add_data(std::size_t sender, HlcTimestamp timestamp,
                   std::span<const std::byte> payload);
   Status add_nulls(std::size_t sender, std::uint64_t count);
+  // A packed slot: `count` (>= 2) updates, `records` as decode_message() checked them (each a
+  // u32 length and that many bytes). They take sender indexes in order.
+  Status add_packed(std::size_t sender, HlcTimestamp timestamp,
+                    std::span<const std::byte> records, std::uint32_t count);
   // A large message's descriptor: it fills one slot but counts as received only once its
   // body has arrived (complete_large, which may come before or after this call).
   Status add_large(std::size_t sender, HlcTimestamp timestamp, std::uint64_t rdmc_index,
@@ -89,7 +95,7 @@ class Sequencer {
   // ---- Delivery ----
   // `stable[s]`: slots of sender s every live member has received (<= received_slots(s)).
   // Delivers every data message below the first sequence not known to be stable, in
-  // sequence order. Returns the number delivered.
+  // sequence order. Returns the number of updates delivered.
   std::size_t deliver_stable(std::span<const std::uint64_t> stable, const DeliverFn& deliver);
   // Ragged trim (end of a view): delivers every data message of sender s in a slot below
   // trim[s], in sequence order, whatever lies between. out_of_range if trim[s] exceeds what
@@ -127,6 +133,7 @@ class Sequencer {
     std::uint64_t sender_index = 0;
     std::uint64_t rdmc_index = 0;
     std::uint64_t size_bytes = 0;
+    std::uint32_t count = 1;       // updates in the slot (> 1: packed, payload = records)
     bool complete = true;
     Bytes payload;
   };
@@ -147,13 +154,15 @@ class Sequencer {
   // Among senders whose first message lies in a slot below limit(s), the one with the lowest
   // sequence; senders_.size() if none.
   std::size_t next_sender(const std::function<std::uint64_t(std::size_t)>& limit) const;
-  // Delivers and removes `sender`'s first message (and the nulls before it).
-  bool deliver_front(std::size_t sender, const DeliverFn& deliver);
+  // Delivers and removes `sender`'s first message (and the nulls before it); adds the updates
+  // delivered to `delivered`. False if `deliver` stopped.
+  bool deliver_front(std::size_t sender, const DeliverFn& deliver, std::size_t& delivered);
+  bool deliver_one(SequencedDelivery& delivery, const DeliverFn& deliver);
   void drop_skipped();
 
   ViewId view_;
   std::vector<SenderState> senders_;
-  Status check_data(std::size_t sender) const;
+  Status check_data(std::size_t sender, std::uint64_t count = 1) const;
 
   std::map<std::pair<std::size_t, std::uint64_t>, Bytes> early_bodies_;
   std::uint64_t max_data_per_sender_;

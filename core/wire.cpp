@@ -44,6 +44,45 @@ void encode_large(Bytes& out, HlcTimestamp timestamp, std::uint64_t rdmc_index,
   writer.put(size_bytes);
 }
 
+void begin_packed(Bytes& out, HlcTimestamp timestamp, std::uint32_t count) {
+  SQUALL_ASSERT(count >= 2, "a packed message carries at least two updates");
+  put_header(out, MessageKind::packed, timestamp);
+  ByteWriter(out).put(count);
+}
+
+void add_packed(Bytes& out, std::span<const std::byte> payload) {
+  ByteWriter writer(out);
+  writer.put(static_cast<std::uint32_t>(payload.size()));
+  writer.put_bytes(payload);
+}
+
+namespace {
+
+Status check_packed(ByteReader& reader, DecodedMessage& decoded) {
+  if (!reader.get(decoded.packed_count)) return corruption("truncated packed message");
+  if (decoded.packed_count < 2) {
+    return corruption(fmt::format("packed message of {} updates", decoded.packed_count));
+  }
+  std::span<const std::byte> records;
+  (void)reader.get_bytes(reader.remaining(), records);
+  ByteReader walk(records);
+  for (std::uint32_t i = 0; i < decoded.packed_count; ++i) {
+    std::uint32_t length = 0;
+    std::span<const std::byte> payload;
+    if (!walk.get(length) || !walk.get_bytes(length, payload)) {
+      return corruption(fmt::format("packed record {} of {} runs past the message", i,
+                                    decoded.packed_count));
+    }
+  }
+  if (walk.remaining() != 0) {
+    return corruption(fmt::format("packed message has {} trailing bytes", walk.remaining()));
+  }
+  decoded.payload = records;
+  return Status::ok();
+}
+
+}  // namespace
+
 Result<DecodedMessage> decode_message(std::span<const std::byte> message) {
   ByteReader reader(message);
   std::uint8_t kind = 0;
@@ -71,6 +110,9 @@ Result<DecodedMessage> decode_message(std::span<const std::byte> message) {
       }
       if (decoded.size_bytes == 0) return corruption("large message of zero bytes");
       SQUALL_TRY(check_fixed_body(reader, decoded.kind));
+      return decoded;
+    case MessageKind::packed:
+      SQUALL_TRY(check_packed(reader, decoded));
       return decoded;
   }
   return corruption(fmt::format("unknown multicast message kind {}", kind));

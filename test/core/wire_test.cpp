@@ -60,7 +60,7 @@ TEST_CASE("Malformed messages are corruption, never a crash") {
   Bytes unknown = out;
   unknown[0] = std::byte{0};
   REQUIRE(decode_message(unknown).status().code() == Code::corruption);
-  unknown[0] = std::byte{4};
+  unknown[0] = std::byte{5};
   REQUIRE(decode_message(unknown).status().code() == Code::corruption);
   encode_large(out, 1, 2, 3);
   Bytes zero_size = out;
@@ -75,4 +75,50 @@ TEST_CASE("Malformed messages are corruption, never a crash") {
     auto decoded = decode_message(noise);
     REQUIRE((decoded.is_ok() || decoded.status().code() == Code::corruption));
   }
+}
+
+TEST_CASE("Packed messages round-trip their records, in order") {
+  std::vector<Bytes> payloads{{std::byte{1}, std::byte{2}}, {}, Bytes(300, std::byte{7})};
+  Bytes out;
+  begin_packed(out, 42, 3);
+  std::size_t payload_bytes = 0;
+  for (const Bytes& payload : payloads) {
+    add_packed(out, payload);
+    payload_bytes += payload.size();
+  }
+  REQUIRE(out.size() == packed_size_bytes(3, payload_bytes));
+  REQUIRE(out[0] == std::byte{4});  // kind packed
+  auto decoded = decode_message(out);
+  REQUIRE(decoded.is_ok());
+  REQUIRE(decoded->kind == MessageKind::packed);
+  REQUIRE(decoded->timestamp == 42);
+  REQUIRE(decoded->packed_count == 3);
+  std::vector<Bytes> seen;
+  for_each_packed(decoded->payload, decoded->packed_count,
+                  [&](std::span<const std::byte> payload) {
+                    seen.emplace_back(payload.begin(), payload.end());
+                  });
+  REQUIRE(seen == payloads);
+}
+
+TEST_CASE("Malformed packed messages are corruption") {
+  Bytes out;
+  begin_packed(out, 1, 2);
+  add_packed(out, Bytes(5, std::byte{9}));
+  add_packed(out, Bytes(3, std::byte{8}));
+  REQUIRE(decode_message(out).is_ok());
+  for (std::size_t cut = 0; cut < out.size(); ++cut) {
+    REQUIRE(decode_message(std::span(out).first(cut)).status().code() == Code::corruption);
+  }
+  Bytes trailing = out;
+  trailing.push_back(std::byte{0});
+  REQUIRE(decode_message(trailing).status().code() == Code::corruption);
+  for (std::uint8_t count : {0, 1, 3}) {  // fewer than two, or more records than present
+    Bytes wrong = out;
+    wrong[kMessageHeaderBytes] = std::byte{count};
+    REQUIRE(decode_message(wrong).status().code() == Code::corruption);
+  }
+  Bytes long_record = out;
+  long_record[kMessageHeaderBytes + kPackedCountBytes] = std::byte{200};
+  REQUIRE(decode_message(long_record).status().code() == Code::corruption);
 }

@@ -52,6 +52,16 @@ void Checker::on_apply(std::size_t index, const core::DeliveredUpdate& update) {
     cluster_.violation(fmt::format("{}: timestamp {} after {}", where, update.timestamp,
                                    state.last_timestamp));
   }
+  // Versions are dense: the view's delivered-data counter counts updates (packed slots
+  // included), 1, 2, 3, ...
+  Version dense = state.last_version != 0 &&
+                          version_view(state.last_version) == version_view(update.version)
+                      ? state.last_version + 1
+                      : make_version(version_view(update.version), 1);
+  if (update.version != dense) {
+    cluster_.violation(fmt::format("{}: version {:#x}, expected {:#x} (versions are dense)",
+                                   where, update.version, dense));
+  }
   state.last_version = update.version;
   state.last_timestamp = update.timestamp;
 

@@ -91,6 +91,22 @@ Scenario random_crash_scenario(std::uint64_t seed) {
   return scenario;
 }
 
+Scenario random_packing_scenario(std::uint64_t seed) {
+  Scenario scenario = seed % 2 == 0 ? random_crash_scenario(seed) : random_scenario(seed);
+  fabric::SimRandom random(seed ^ 0x9ac4'ed00'0000'0003ULL);
+  scenario.cluster.smc_payload_bytes = random.between(256, 2048);
+  scenario.cluster.window = static_cast<std::uint32_t>(random.between(1, 3));
+  scenario.cluster.send_queue_messages = random.between(16, 64);
+  scenario.workload.max_burst = random.between(8, 64);
+  scenario.workload.max_messages_per_sender = random.between(40, 160);
+  scenario.workload.idle_percent = static_cast<std::uint32_t>(random.below(30));
+  if (scenario.cluster.large) {
+    scenario.cluster.large->max_payload_bytes =
+        scenario.cluster.smc_payload_bytes + random.between(1, 4'000);
+  }
+  return scenario;
+}
+
 namespace {
 
 void schedule_pauses(Cluster& cluster, const Scenario& scenario) {
@@ -238,6 +254,8 @@ RunResult run_scenario(const Scenario& scenario) {
   for (const auto& replica : cluster.replicas) {
     result.null_batches += replica->group->stats().null_batches_sent;
     result.large_sent += replica->group->stats().large_sent;
+    result.packed_slots += replica->group->stats().packed_slots;
+    result.packed_updates += replica->group->stats().packed_updates;
     result.would_block += replica->would_block;
   }
   return result;

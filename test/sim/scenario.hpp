@@ -44,11 +44,16 @@ struct RunResult {
   std::uint64_t large_sent = 0;
   std::uint64_t would_block = 0;
   std::uint64_t trimmed = 0;           // updates delivered by ragged trims
+  std::uint64_t packed_slots = 0;      // slots that carried several updates
+  std::uint64_t packed_updates = 0;    // the updates they carried
 };
 
 Scenario random_scenario(std::uint64_t seed);
 // random_scenario(seed) plus a crash of a random node at a random time.
 Scenario random_crash_scenario(std::uint64_t seed);
+// Made for packed slots: slots of 256..2048 bytes, small payloads, bursty senders with short
+// gaps, small windows; a crash (and its ragged trim) in every other seed.
+Scenario random_packing_scenario(std::uint64_t seed);
 RunResult run_scenario(const Scenario& scenario);
 
 // Seeds to run: [first, first + count), or only SQUALL_SIM_SEED if set.
