@@ -55,8 +55,9 @@ Status validate_update(const KvUpdate& update, const KvCodecLimits& limits) {
   if (update.op == KvOp::del && !update.value.empty()) {
     return invalid_argument("a delete carries no value");
   }
-  if ((update.condition == KvCondition::if_version) != (update.expected_version != 0)) {
-    return invalid_argument("expected_version is set exactly for if_version (and never 0)");
+  // if_version with 0 is valid and never holds (no version is 0): If-Match: "0" is a 412.
+  if (update.condition != KvCondition::if_version && update.expected_version != 0) {
+    return invalid_argument("an expected version is only given with if_version");
   }
   if (update.op == KvOp::del && update.condition == KvCondition::if_absent) {
     return invalid_argument("a delete cannot require the key to be absent");

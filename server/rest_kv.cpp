@@ -81,6 +81,21 @@ std::pair<std::string_view, bool> header(const HttpRequest& request, http::field
   return {to_std(found->value()), true};
 }
 
+// The request's precondition. A header given on several lines is one list (RFC 9110 5.3),
+// and lists of versions are not supported: refused rather than reading only the first line.
+Result<Precondition> precondition_of(const HttpRequest& request, bool allow_if_none_match) {
+  for (http::field field : {http::field::if_match, http::field::if_none_match}) {
+    if (request.count(field) > 1) {
+      return invalid_argument(fmt::format("{} given more than once (lists are not supported)",
+                                          to_std(http::to_string(field))));
+    }
+  }
+  const auto [if_match, has_if_match] = header(request, http::field::if_match);
+  const auto [if_none_match, has_if_none_match] = header(request, http::field::if_none_match);
+  return parse_precondition(if_match, has_if_match, if_none_match, has_if_none_match,
+                            allow_if_none_match);
+}
+
 }  // namespace
 
 Result<std::string> RestApi::decode_key(std::string_view encoded,
@@ -116,10 +131,7 @@ void RestApi::get_key(std::string key, const Query& query, const HttpResponder& 
 }
 
 void RestApi::put_key(std::string key, HttpRequest& request, const HttpResponder& respond) {
-  const auto [if_match, has_if_match] = header(request, http::field::if_match);
-  const auto [if_none_match, has_if_none_match] = header(request, http::field::if_none_match);
-  auto precondition =
-      parse_precondition(if_match, has_if_match, if_none_match, has_if_none_match, true);
+  auto precondition = precondition_of(request, true);
   if (!precondition.is_ok()) return respond(status_response(precondition.status(), 0));
   PutRequest put{key, std::move(request.body()), precondition.value()};
   backend_.put(std::move(put), [respond, key = std::move(key), retry = backend_.retry_after_s()](
@@ -130,10 +142,7 @@ void RestApi::put_key(std::string key, HttpRequest& request, const HttpResponder
 
 void RestApi::delete_key(std::string key, const HttpRequest& request,
                          const HttpResponder& respond) {
-  const auto [if_match, has_if_match] = header(request, http::field::if_match);
-  const auto [if_none_match, has_if_none_match] = header(request, http::field::if_none_match);
-  auto precondition =
-      parse_precondition(if_match, has_if_match, if_none_match, has_if_none_match, false);
+  auto precondition = precondition_of(request, false);
   if (!precondition.is_ok()) return respond(status_response(precondition.status(), 0));
   DeleteRequest remove{key, precondition.value()};
   backend_.remove(std::move(remove),
