@@ -695,10 +695,8 @@ TEST_CASE("hostile: unmet conditions are 412 and write nothing", "[hostile]") {
 }
 
 // API.md: If-Match: "<v>" writes only if the key's version is exactly v, a decimal u64; no
-// version is 0, so "0" never holds: a 412 with the current version. squalld answers 400
-// with the message "expected_version is set exactly for if_version (and never 0)" (writes
-// nothing).
-TEST_CASE("hostile: If-Match of version 0 is an unmet condition", "[hostile][!mayfail]") {
+// version is 0, so "0" never holds: a 412 with the current version.
+TEST_CASE("hostile: If-Match of version 0 is an unmet condition", "[hostile]") {
   Fixture fixture;
   const std::uint64_t v1 = current_version(fixture.port(), "/v1/kv/k1");
   const Outcome outcome =
@@ -709,8 +707,8 @@ TEST_CASE("hostile: If-Match of version 0 is an unmet condition", "[hostile][!ma
 }
 
 // RFC 9110 section 5.3: two If-Match field lines are one list. API.md: lists of ETags are a
-// 400. squalld reads only the first line, so a list whose first member is current writes.
-TEST_CASE("hostile: If-Match given twice is a list and a 400", "[hostile][!mayfail]") {
+// 400 (reading only the first line would let a list whose first member is current write).
+TEST_CASE("hostile: If-Match given twice is a list and a 400", "[hostile]") {
   Fixture fixture;
   const std::uint64_t v1 = current_version(fixture.port(), "/v1/kv/k1");
   const std::string headers = fmt::format("If-Match: \"{}\"\r\nIf-Match: \"1\"\r\n", v1);
