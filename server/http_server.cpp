@@ -142,8 +142,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpServerOptions options,
   for (std::uint32_t i = 0; i < shared.options.threads; ++i) {
     shared.threads.emplace_back([&shared] { shared.io.run(); });
   }
-  logger("server")->info("HTTP server listening on {}:{} with {} threads",
-                         shared.options.host, server->port_, shared.options.threads);
+  logger("server")->info("HTTP{} server listening on {}:{} with {} threads",
+                         shared.options.tls ? "S" : "", shared.options.host, server->port_,
+                         shared.options.threads);
   return server;
 }
 
@@ -188,10 +189,13 @@ void HttpServer::on_accept(boost::system::error_code error, tcp::socket socket) 
     return;
   }
   if (open_connections() >= shared.options.max_connections) {
-    // Best effort, never blocking: a fresh socket's send buffer takes this at once.
+    // Best effort, never blocking: a fresh socket's send buffer takes this at once. (A TLS
+    // client could not read it before a handshake: it is just closed.)
     boost::system::error_code ignored;
     socket.non_blocking(true, ignored);
-    socket.write_some(net::buffer(kRefusal.data(), kRefusal.size()), ignored);
+    if (!shared.options.tls) {
+      socket.write_some(net::buffer(kRefusal.data(), kRefusal.size()), ignored);
+    }
     socket.shutdown(tcp::socket::shutdown_both, ignored);
     if (shared.connections_refused != nullptr) shared.connections_refused->add();
   } else {
@@ -200,6 +204,13 @@ void HttpServer::on_accept(boost::system::error_code error, tcp::socket socket) 
     net::dispatch(session->executor(), [session] { session->start(); });
   }
   accept();
+}
+
+bool HttpServer::tls() const { return shared_->options.tls != nullptr; }
+
+Status HttpServer::reload_tls() {
+  if (!shared_->options.tls) return Status::ok();
+  return shared_->options.tls->reload();
 }
 
 std::size_t HttpServer::open_connections() const {

@@ -14,6 +14,11 @@
 // After an error answer the connection drains unread input for at most linger_ms before
 // closing, so the client can read the answer instead of getting a reset.
 //
+// With options.tls set, every connection is TLS: the handshake must complete within the
+// context's handshake_timeout_ms, and a failed or slow handshake just closes that connection
+// (counted as squall_http_protocol_errors_total{kind="tls_handshake"}). Without it, plain
+// HTTP.
+//
 // stop() is graceful: no new connections, idle and half-read connections close at once,
 // requests being handled get their answers (bounded by stop_timeout_ms), then threads end.
 #pragma once
@@ -28,6 +33,7 @@
 #include "config/config.hpp"
 #include "server/http_types.hpp"
 #include "server/metrics.hpp"
+#include "server/tls.hpp"
 
 namespace squall::server {
 
@@ -42,6 +48,7 @@ struct HttpServerOptions {
   std::uint32_t idle_timeout_ms = 60000;
   std::uint32_t stop_timeout_ms = 5000;
   std::uint32_t linger_ms = 500;
+  std::shared_ptr<TlsServerContext> tls;  // null: plain HTTP
 
   Status validate() const;
 };
@@ -66,6 +73,10 @@ class HttpServer {
   std::uint16_t port() const { return port_; }
   // Connections currently open.
   std::size_t open_connections() const;
+  bool tls() const;
+  // TLS: reads the certificate files again for new connections (TlsServerContext::reload).
+  // Without TLS: ok, nothing to do.
+  Status reload_tls();
   // Graceful stop; idempotent; blocks until the threads ended. Not from a server thread.
   void stop();
 

@@ -36,21 +36,46 @@ bool is_disconnect(beast::error_code error) {
 
 HttpSession::HttpSession(net::ip::tcp::socket socket, HttpServer::Shared& shared)
     : registration_{shared, this},
-      stream_(std::move(socket)),
       shared_(shared),
       // Room for the largest header the parser accepts, and some pipelined input.
-      buffer_(shared.options.max_header_bytes + kFirstReadBytes) {}
+      buffer_(shared.options.max_header_bytes + kFirstReadBytes) {
+  if (shared.options.tls) {
+    tls_context_ = shared.options.tls->current();
+    tls_.emplace(std::move(socket), *tls_context_);
+  } else {
+    plain_.emplace(std::move(socket));
+  }
+}
 
 void HttpSession::start() {
   beast::error_code ignored;
-  stream_.socket().set_option(net::ip::tcp::no_delay(true), ignored);
+  tcp().socket().set_option(net::ip::tcp::no_delay(true), ignored);
+  if (!tls_) return wait_for_request();
+  // The handshake, bounded: a client that connects and says nothing holds no slot for long.
+  phase_ = Phase::handshaking;
+  tcp().expires_after(ms(shared_.options.tls->handshake_timeout_ms()));
+  tls_->async_handshake(net::ssl::stream_base::server,
+                        beast::bind_front_handler(&HttpSession::on_handshake,
+                                                  shared_from_this()));
+}
+
+void HttpSession::on_handshake(beast::error_code error) {
+  if (phase_ != Phase::handshaking) return;
+  if (error) {
+    shared_.count_error("tls_handshake");
+    logger("server")->debug("TLS handshake failed: {}", error.message());
+    return close();
+  }
   wait_for_request();
 }
 
 void HttpSession::stop() {
   stopping_ = true;
   if (phase_ == Phase::streaming) return stop_stream();
-  if (phase_ == Phase::idle || phase_ == Phase::reading || phase_ == Phase::lingering) close();
+  if (phase_ == Phase::handshaking || phase_ == Phase::idle || phase_ == Phase::reading ||
+      phase_ == Phase::lingering) {
+    close();
+  }
 }
 
 // Idle: wait (idle timeout) for the first byte of the next request, unless one is buffered.
@@ -61,10 +86,12 @@ void HttpSession::wait_for_request() {
   parser_->body_limit(shared_.options.max_body_bytes);
   if (buffer_.size() > 0) return read_header();
   phase_ = Phase::idle;
-  stream_.expires_after(ms(shared_.options.idle_timeout_ms));
-  stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
-                          beast::bind_front_handler(&HttpSession::on_first_bytes,
-                                                    shared_from_this()));
+  tcp().expires_after(ms(shared_.options.idle_timeout_ms));
+  io([this](auto& stream) {
+    stream.async_read_some(buffer_.prepare(kFirstReadBytes),
+                           beast::bind_front_handler(&HttpSession::on_first_bytes,
+                                                     shared_from_this()));
+  });
 }
 
 void HttpSession::on_first_bytes(beast::error_code error, std::size_t bytes) {
@@ -76,11 +103,13 @@ void HttpSession::on_first_bytes(beast::error_code error, std::size_t bytes) {
 // Reading: the whole request, header then body, within one read timeout.
 void HttpSession::read_header() {
   phase_ = Phase::reading;
-  stream_.expires_after(ms(shared_.options.read_timeout_ms));
-  http::async_read_header(stream_, buffer_, *parser_,
-                          [self = shared_from_this()](beast::error_code error, std::size_t) {
-                            self->on_header(error);
-                          });
+  tcp().expires_after(ms(shared_.options.read_timeout_ms));
+  io([this](auto& stream) {
+    http::async_read_header(stream, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code error, std::size_t) {
+                              self->on_header(error);
+                            });
+  });
 }
 
 void HttpSession::on_header(beast::error_code error) {
@@ -88,10 +117,13 @@ void HttpSession::on_header(beast::error_code error) {
   if (parser_->is_done()) return dispatch();
   const auto& header = parser_->get();
   if (beast::iequals(header[http::field::expect], "100-continue")) {
-    net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
-                     [self = shared_from_this()](beast::error_code write_error, std::size_t) {
-                       self->on_continue_sent(write_error);
-                     });
+    io([this](auto& stream) {
+      net::async_write(stream, net::buffer(kContinue.data(), kContinue.size()),
+                       [self = shared_from_this()](beast::error_code write_error,
+                                                   std::size_t) {
+                         self->on_continue_sent(write_error);
+                       });
+    });
     return;
   }
   read_body();
@@ -103,11 +135,13 @@ void HttpSession::on_continue_sent(beast::error_code error) {
 }
 
 void HttpSession::read_body() {
-  http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](beast::error_code error, std::size_t) {
-                     if (error) return self->on_read_error(error);
-                     self->dispatch();
-                   });
+  io([this](auto& stream) {
+    http::async_read(stream, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code error, std::size_t) {
+                       if (error) return self->on_read_error(error);
+                       self->dispatch();
+                     });
+  });
 }
 
 void HttpSession::on_read_error(beast::error_code error) {
@@ -127,7 +161,7 @@ void HttpSession::on_read_error(beast::error_code error) {
 // Handling: the handler owns the request; the responder brings the answer back here.
 void HttpSession::dispatch() {
   phase_ = Phase::handling;
-  stream_.expires_never();
+  tcp().expires_never();
   HttpRequest request = parser_->release();
   parser_.reset();
   auto self = shared_from_this();
@@ -171,19 +205,21 @@ void HttpSession::send(HttpResponse response) {
     response.content_length(size_bytes);
   }
   response_.emplace(std::move(response));
-  stream_.expires_after(ms(shared_.options.read_timeout_ms));
-  http::async_write(stream_, *response_,
-                    [self = shared_from_this(), keep_alive](beast::error_code error,
-                                                            std::size_t) {
-                      self->on_written(error, keep_alive);
-                    });
+  tcp().expires_after(ms(shared_.options.read_timeout_ms));
+  io([this, keep_alive](auto& stream) {
+    http::async_write(stream, *response_,
+                      [self = shared_from_this(), keep_alive](beast::error_code error,
+                                                              std::size_t) {
+                        self->on_written(error, keep_alive);
+                      });
+  });
 }
 
 void HttpSession::on_written(beast::error_code error, bool keep_alive) {
   response_.reset();
   if (error || !keep_alive || stopping_) {
     beast::error_code ignored;
-    stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+    tcp().socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
     return close();
   }
   wait_for_request();
@@ -199,42 +235,48 @@ void HttpSession::fail(unsigned status, const char* code, const char* message) {
   response.keep_alive(false);
   response.prepare_payload();
   response_.emplace(std::move(response));
-  stream_.expires_after(ms(shared_.options.read_timeout_ms));
-  http::async_write(stream_, *response_,
-                    [self = shared_from_this()](beast::error_code error, std::size_t) {
-                      self->response_.reset();
-                      if (error) return self->close();
-                      self->linger();
-                    });
+  tcp().expires_after(ms(shared_.options.read_timeout_ms));
+  io([this](auto& stream) {
+    http::async_write(stream, *response_,
+                      [self = shared_from_this()](beast::error_code error, std::size_t) {
+                        self->response_.reset();
+                        if (error) return self->close();
+                        self->linger();
+                      });
+  });
 }
 
 void HttpSession::linger() {
   phase_ = Phase::lingering;
   if (stopping_) return close();
   beast::error_code ignored;
-  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  tcp().socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
   drain_.resize(kLingerReadBytes);
-  stream_.expires_after(ms(shared_.options.linger_ms));
-  stream_.async_read_some(net::buffer(drain_),
-                          [self = shared_from_this()](beast::error_code error, std::size_t) {
-                            self->on_linger_read(error);
-                          });
+  tcp().expires_after(ms(shared_.options.linger_ms));
+  io([this](auto& stream) {
+    stream.async_read_some(net::buffer(drain_),
+                           [self = shared_from_this()](beast::error_code error, std::size_t) {
+                             self->on_linger_read(error);
+                           });
+  });
 }
 
 void HttpSession::on_linger_read(beast::error_code error) {
   if (error) return close();
   // Keep discarding until the peer closes or the (unchanged) linger deadline passes.
-  stream_.async_read_some(net::buffer(drain_),
-                          [self = shared_from_this()](beast::error_code next, std::size_t) {
-                            self->on_linger_read(next);
-                          });
+  io([this](auto& stream) {
+    stream.async_read_some(net::buffer(drain_),
+                           [self = shared_from_this()](beast::error_code next, std::size_t) {
+                             self->on_linger_read(next);
+                           });
+  });
 }
 
 void HttpSession::close() {
   if (phase_ == Phase::closed) return;
   phase_ = Phase::closed;
   beast::error_code ignored;
-  stream_.socket().close(ignored);
+  tcp().socket().close(ignored);
   source_.reset();  // a stream's resources (its watcher) go now, not with the last reference
   if (stream_timer_) stream_timer_->cancel();
 }
@@ -283,13 +325,15 @@ void HttpSession::start_stream(HttpResponse header, std::unique_ptr<HttpStreamSo
 
 void HttpSession::read_while_streaming() {
   drain_.resize(kLingerReadBytes);
-  stream_.expires_never();  // only the read's deadline: a pending write keeps its own
-  stream_.async_read_some(net::buffer(drain_),
-                          [self = shared_from_this()](beast::error_code error, std::size_t) {
-                            if (self->phase_ != Phase::streaming) return;
-                            if (error) return self->close();  // the client went away
-                            self->read_while_streaming();     // input is discarded
-                          });
+  tcp().expires_never();  // only the read's deadline: a pending write keeps its own
+  io([this](auto& stream) {
+    stream.async_read_some(net::buffer(drain_),
+                           [self = shared_from_this()](beast::error_code error, std::size_t) {
+                             if (self->phase_ != Phase::streaming) return;
+                             if (error) return self->close();  // the client went away
+                             self->read_while_streaming();     // input is discarded
+                           });
+  });
 }
 
 // Asks the source for the next chunk unless a write is in flight; ends the body once the
@@ -317,15 +361,17 @@ void HttpSession::pump() {
 // read_timeout_ms (linger_ms once the server is stopping) and closes the connection.
 void HttpSession::write_stream(bool last, std::string_view suffix) {
   stream_writing_ = true;
-  stream_.expires_after(
+  tcp().expires_after(
       ms(stopping_ ? shared_.options.linger_ms : shared_.options.read_timeout_ms));
   const std::array<net::const_buffer, 3> buffers{net::buffer(stream_out_),
                                                  net::buffer(payload_),
                                                  net::buffer(suffix.data(), suffix.size())};
-  net::async_write(stream_, buffers,
-                   [self = shared_from_this(), last](beast::error_code error, std::size_t) {
-                     self->on_stream_written(error, last);
-                   });
+  io([this, &buffers, last](auto& stream) {
+    net::async_write(stream, buffers,
+                     [self = shared_from_this(), last](beast::error_code error, std::size_t) {
+                       self->on_stream_written(error, last);
+                     });
+  });
 }
 
 void HttpSession::on_stream_written(beast::error_code error, bool last) {
@@ -335,7 +381,7 @@ void HttpSession::on_stream_written(beast::error_code error, bool last) {
   if (phase_ != Phase::streaming) return;
   if (error || last) {
     beast::error_code ignored;
-    if (!error) stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+    if (!error) tcp().socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
     return close();
   }
   arm_heartbeat();

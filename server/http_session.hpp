@@ -16,6 +16,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "server/http_server.hpp"
 
@@ -64,11 +65,25 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // after the answer). A stream ends at once: its source is released, the body is ended
   // (bounded by linger_ms) and the connection closes.
   void stop();
-  boost::asio::any_io_executor executor() { return stream_.get_executor(); }
+  boost::asio::any_io_executor executor() { return tcp().get_executor(); }
 
  private:
-  enum class Phase : std::uint8_t { idle, reading, handling, writing, streaming, lingering,
-                                    closed };
+  enum class Phase : std::uint8_t { handshaking, idle, reading, handling, writing, streaming,
+                                    lingering, closed };
+  using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+
+  // The TCP layer (timeouts, shutdown, close) under TLS or not.
+  boost::beast::tcp_stream& tcp() { return tls_ ? tls_->next_layer() : *plain_; }
+  // Calls `operation` with the stream requests and answers travel on (TLS or plain).
+  template <typename Operation>
+  void io(Operation&& operation) {
+    if (tls_) {
+      operation(*tls_);
+    } else {
+      operation(*plain_);
+    }
+  }
+  void on_handshake(boost::beast::error_code error);
   using Parser = boost::beast::http::request_parser<boost::beast::http::string_body>;
 
   void wait_for_request();
@@ -107,7 +122,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     ~Registration() { shared.remove(session); }
   };
   Registration registration_;
-  boost::beast::tcp_stream stream_;
+  std::shared_ptr<SslContext> tls_context_;  // the context this connection started with
+  std::optional<TlsStream> tls_;             // exactly one of tls_ and plain_ is set
+  std::optional<boost::beast::tcp_stream> plain_;
   HttpServer::Shared& shared_;
   boost::beast::flat_buffer buffer_;
   std::optional<Parser> parser_;

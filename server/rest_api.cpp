@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "common/log.hpp"
 #include "server/rest_response.hpp"
 
 namespace squall::server {
@@ -54,9 +55,11 @@ RestLimits rest_limits(const config::LimitsConfig& limits) {
 }
 
 RestApi::RestApi(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits,
-                 WatchBackend* watch, WatchLimits watch_limits)
+                 WatchBackend* watch, WatchLimits watch_limits,
+                 std::shared_ptr<const Authorizer> auth)
     : backend_(backend), registry_(metrics), limits_(limits),
-      watch_(watch, metrics, watch_limits) {
+      watch_(watch, metrics, watch_limits),
+      auth_(auth != nullptr && auth->enabled() ? std::move(auth) : nullptr) {
   SQUALL_ASSERT(limits_.max_key_bytes >= 1, "max_key_bytes must be positive");
   SQUALL_ASSERT(limits_.default_list_limit >= 1 &&
                     limits_.default_list_limit <= limits_.max_list_limit,
@@ -136,38 +139,124 @@ void RestApi::handle(HttpRequest request, HttpResponder respond) {
   if (!method_allowed(found.route, request.method())) {
     return answer(method_not_allowed_response(allowed_methods(found.route)));
   }
-  dispatch(found.route, found.rest, target, request, answer);
+  // Authentication first: nothing about keys is answered to a request without a token.
+  const TokenGrant* grant = nullptr;
+  if (needs_token(found.route)) {
+    const auto authorization = request.find(http::field::authorization);
+    const bool has = authorization != request.end();
+    grant = has ? auth_->authenticate(to_std(authorization->value())) : nullptr;
+    if (grant == nullptr) return unauthenticated(has, answer);
+  }
+  dispatch(found.route, found.rest, target, request, grant, answer);
 }
 
 void RestApi::dispatch(Route route, std::string_view rest, const Target& target,
-                       HttpRequest& request, const HttpResponder& respond) {
+                       HttpRequest& request, const TokenGrant* grant,
+                       const HttpResponder& respond) {
   auto parameters = parse_query(target.query);
   if (!parameters.is_ok()) {
     return respond(status_response(parameters.status(), backend_.retry_after_s()));
   }
   const Query query(std::move(parameters.value()));
+  using Kind = KeyScope::Kind;
   switch (route) {
     case Route::kv: {
       auto key = decode_key(rest, respond);
       if (!key.is_ok()) return;
-      if (request.method() == http::verb::get) return get_key(key.value(), query, respond);
+      const bool get = request.method() == http::verb::get;
+      if (!authorized(grant, get ? Access::read : Access::write, {Kind::key, key.value()},
+                      respond)) {
+        return;
+      }
+      if (get) return get_key(key.value(), query, respond);
       if (request.method() == http::verb::put) return put_key(key.value(), request, respond);
       return delete_key(key.value(), request, respond);
     }
     case Route::history: {
       auto key = decode_key(rest, respond);
       if (!key.is_ok()) return;
+      if (!authorized(grant, Access::read, {Kind::key, key.value()}, respond)) return;
       return history(key.value(), query, respond);
     }
-    case Route::kv_list: return list_keys(query, respond);
-    case Route::cluster: return cluster(respond);
-    case Route::healthz: return healthz(respond);
-    case Route::readyz: return readyz(respond);
-    case Route::metrics: return metrics(respond);
-    case Route::watch: return watch_.handle(query, request, backend_.retry_after_s(), respond);
+    case Route::kv_list: {
+      // A malformed prefix counts as the widest (the route answers 400 when allowed).
+      const auto prefix = query.text("prefix");
+      const std::string wanted = prefix.is_ok() ? prefix.value().value_or("") : "";
+      if (!authorized(grant, Access::read, {Kind::prefix, wanted}, respond)) return;
+      return list_keys(query, respond);
+    }
+    case Route::cluster:
+      if (!authorized(grant, Access::admin, {}, respond)) return;
+      return cluster(respond);
+    case Route::healthz:
+    case Route::readyz:
+    case Route::metrics:
+      // Open, or admin-only (needs_token()).
+      if (grant != nullptr && !authorized(grant, Access::admin, {}, respond)) return;
+      if (route == Route::metrics) return metrics(respond);
+      return route == Route::healthz ? healthz(respond) : readyz(respond);
+    case Route::watch: {
+      const auto key = query.text("key");
+      const auto prefix = query.text("prefix");
+      KeyScope scope{Kind::prefix, ""};
+      std::string wanted;
+      if (key.is_ok() && key.value() && !(prefix.is_ok() && prefix.value())) {
+        wanted = *key.value();
+        scope.kind = Kind::key;
+      } else if (prefix.is_ok() && prefix.value() && !(key.is_ok() && key.value())) {
+        wanted = *prefix.value();
+      }
+      scope.value = wanted;
+      if (!authorized(grant, Access::read, scope, respond)) return;
+      return watch_.handle(query, request, backend_.retry_after_s(), respond);
+    }
     case Route::unknown: break;
   }
   SQUALL_UNREACHABLE("route {} not dispatched", route_name(route));
+}
+
+bool RestApi::needs_token(Route route) const {
+  if (auth_ == nullptr) return false;
+  switch (route) {
+    case Route::metrics: return auth_->metrics_access() == config::EndpointAccess::admin;
+    case Route::healthz:
+    case Route::readyz: return auth_->health_access() == config::EndpointAccess::admin;
+    default: return true;
+  }
+}
+
+void RestApi::unauthenticated(bool had_credentials, const HttpResponder& respond) {
+  registry_
+      .counter("squall_http_auth_refusals_total", "Requests refused by token checks.",
+               {{"reason", had_credentials ? "invalid_token" : "no_token"}})
+      .add();
+  HttpResponse response = error_response(
+      HttpStatus::unauthorized, "unauthorized",
+      had_credentials ? "the bearer token is not valid" : "a bearer token is required");
+  // RFC 6750: the scheme, and why when a token was sent.
+  response.set(http::field::www_authenticate,
+               had_credentials ? "Bearer realm=\"squall\", error=\"invalid_token\""
+                               : "Bearer realm=\"squall\"");
+  respond(std::move(response));
+}
+
+bool RestApi::authorized(const TokenGrant* grant, Access access, KeyScope scope,
+                         const HttpResponder& respond) {
+  if (grant == nullptr) {
+    SQUALL_ASSERT(auth_ == nullptr, "a request past authentication without a grant");
+    return true;
+  }
+  if (Authorizer::permits(*grant, access, scope)) return true;
+  registry_
+      .counter("squall_http_auth_refusals_total", "Requests refused by token checks.",
+               {{"reason", "forbidden"}})
+      .add();
+  logger("server")->debug("token '{}' refused: outside its roles or prefixes", grant->name);
+  respond(error_response(HttpStatus::forbidden, "forbidden",
+                         scope.kind == KeyScope::Kind::none
+                             ? "the token's roles do not allow this"
+                             : "the token's roles or key prefixes do not allow this"));
+  return false;
 }
 
 }  // namespace squall::server

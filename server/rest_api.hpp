@@ -5,8 +5,10 @@
 //   GET /v1/watch (SSE streams, served by WatchRoute in watch_stream.hpp)
 //
 // handle() parses and validates a request, answers malformed ones itself (400/405/404/414),
-// and passes valid ones to the backend, whose callback answers. It never blocks. Every
-// answered request is counted in the metrics by route, method and status, with its latency.
+// checks its bearer token when auth is on (401 without a valid one, 403 outside the token's
+// roles or prefixes: see server/auth.hpp), and passes valid ones to the backend, whose
+// callback answers. It never blocks. Every answered request is counted in the metrics by
+// route, method and status, with its latency.
 // Thread-safe: handle() runs on any server thread; the backend and the registry must outlive
 // the RestApi and every request in flight.
 #pragma once
@@ -16,6 +18,7 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "server/auth.hpp"
 #include "server/http_types.hpp"
 #include "server/kv_backend.hpp"
 #include "server/metrics.hpp"
@@ -35,8 +38,10 @@ RestLimits rest_limits(const config::LimitsConfig& limits);
 class RestApi {
  public:
   // `watch` (may be null: /v1/watch answers 503) must outlive the RestApi and its streams.
+  // `auth` null or not enabled(): every request is allowed.
   RestApi(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits,
-          WatchBackend* watch = nullptr, WatchLimits watch_limits = {});
+          WatchBackend* watch = nullptr, WatchLimits watch_limits = {},
+          std::shared_ptr<const Authorizer> auth = nullptr);
 
   void handle(HttpRequest request, HttpResponder respond);
   // handle() as an HttpHandler for HttpServer.
@@ -51,7 +56,14 @@ class RestApi {
   using Clock = std::chrono::steady_clock;
 
   void dispatch(Route route, std::string_view rest, const Target& target, HttpRequest& request,
-                const HttpResponder& respond);
+                const TokenGrant* grant, const HttpResponder& respond);
+  // Auth: whether `route` needs a token at all, and the answer to a request without a valid
+  // one (401). authorized() answers 403 and returns false when `grant` (null: auth off) does
+  // not allow `access` to `scope`.
+  bool needs_token(Route route) const;
+  void unauthenticated(bool had_credentials, const HttpResponder& respond);
+  bool authorized(const TokenGrant* grant, Access access, KeyScope scope,
+                  const HttpResponder& respond);
   HttpResponder counted(Route route, std::string_view method, const HttpResponder& respond);
   void count(Route route, const std::string& method, Clock::time_point start,
              unsigned status_code);
@@ -75,6 +87,7 @@ class RestApi {
   MetricsRegistry& registry_;
   const RestLimits limits_;
   WatchRoute watch_;
+  const std::shared_ptr<const Authorizer> auth_;  // null: off
 };
 
 }  // namespace squall::server

@@ -3,8 +3,9 @@
 namespace squall::server {
 
 RestService::RestService(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits,
-                         WatchBackend* watch, WatchLimits watch_limits)
-    : api_(backend, metrics, limits, watch, watch_limits) {}
+                         WatchBackend* watch, WatchLimits watch_limits,
+                         std::shared_ptr<const Authorizer> auth)
+    : api_(backend, metrics, limits, watch, watch_limits, std::move(auth)) {}
 
 RestService::~RestService() {
   if (server_ != nullptr) server_->stop();
@@ -24,10 +25,17 @@ Result<std::unique_ptr<RestService>> RestService::start(const config::Config& co
   }
   const WatchLimits watch_limits = server::watch_limits(config.watch, config.limits);
   SQUALL_TRY(watch_limits.validate());
-  std::unique_ptr<RestService> service(
-      new RestService(backend, metrics, limits, watch, watch_limits));
-  auto server = HttpServer::start(http_server_options(config.rest, config.limits, threads),
-                                  service->api_.handler(), &metrics);
+  auto auth = Authorizer::from_config(config);
+  if (!auth.is_ok()) return auth.status();
+  HttpServerOptions options = http_server_options(config.rest, config.limits, threads);
+  if (config.rest.tls) {
+    auto tls = TlsServerContext::create(*config.rest.tls);
+    if (!tls.is_ok()) return tls.status();
+    options.tls = std::move(tls.value());
+  }
+  std::unique_ptr<RestService> service(new RestService(backend, metrics, limits, watch,
+                                                       watch_limits, std::move(auth.value())));
+  auto server = HttpServer::start(std::move(options), service->api_.handler(), &metrics);
   if (!server.is_ok()) return server.status();
   service->server_ = std::move(server.value());
   return service;

@@ -1,5 +1,6 @@
 // RestService: the REST side of squalld in one object: a RestApi over the node's KvBackend,
-// served by an HttpServer with the limits of the node's configuration. The daemon creates
+// served by an HttpServer with the limits of the node's configuration, over TLS when
+// rest.tls is set, with bearer tokens when auth.tokens is not empty (docs/security.md). The daemon creates
 // one after the backend is up and stops it before tearing the backend down.
 #pragma once
 
@@ -23,6 +24,7 @@ class RestService {
   // service is destroyed (stop() waits for requests in flight, up to its timeout). `watch`
   // serves GET /v1/watch with config.watch's limits (null: 503); it and its hub must outlive
   // the service object (streams end at stop(); their watchers go with the service).
+  // Fails when a certificate, key, CA or token file cannot be read or used.
   static Result<std::unique_ptr<RestService>> start(const config::Config& config,
                                                     KvBackend& backend,
                                                     MetricsRegistry& metrics,
@@ -35,10 +37,15 @@ class RestService {
   std::uint16_t port() const { return server_->port(); }
   // Graceful stop (HttpServer::stop); idempotent.
   void stop() { server_->stop(); }
+  bool tls() const { return server_->tls(); }
+  // Reads the certificate files again for new connections (HttpServer::reload_tls). The
+  // daemon reloads every TLS context of the process on SIGHUP (reload_tls_contexts()).
+  Status reload_tls() { return server_->reload_tls(); }
 
  private:
   RestService(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits,
-              WatchBackend* watch, WatchLimits watch_limits);
+              WatchBackend* watch, WatchLimits watch_limits,
+              std::shared_ptr<const Authorizer> auth);
 
   RestApi api_;
   std::unique_ptr<HttpServer> server_;

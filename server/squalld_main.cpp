@@ -16,6 +16,7 @@
 #include "config/config.hpp"
 #include "server/node.hpp"
 #include "server/signals.hpp"
+#include "server/tls.hpp"
 
 namespace {
 
@@ -48,6 +49,9 @@ int serve(squall::server::Node& node, const squall::config::Config& config) {
       squall::Status reopened = squall::init_logging(config.logging.to_log_settings());
       if (!reopened.is_ok()) std::cerr << "log reopen: " << reopened.to_string() << "\n";
       log->info("log reopened");
+      // New REST connections use the certificate files as they are now; open ones and the
+      // cluster are untouched. A failed reload keeps the previous certificate (logged).
+      if (config.rest.tls) (void)squall::server::reload_tls_contexts();
     }
     if (auto reason = node.stopped_reason()) {
       log->error("out of the group ({}): exiting", *reason);
