@@ -1,6 +1,9 @@
 #include "tools/squallctl/ctl.hpp"
 
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -17,7 +20,11 @@ constexpr std::size_t kMaxEndpoints = 64;
 constexpr const char* kFooter = R"(
 Endpoints: --endpoints host:port,..., else $SQUALL_ENDPOINTS, else the rest.listen of
 --config FILE, else 127.0.0.1:8080. When an endpoint cannot be reached the next one is
-tried.
+tried. An endpoint written https://host:port (or --cacert/--cert, or a --config with
+rest.tls) makes every endpoint TLS.
+
+Token: --token-file FILE, else --token T (visible to other users of the machine: prefer
+the file or the variable), else $SQUALL_TOKEN. Sent as "Authorization: Bearer <token>".
 
 Exit codes:
   0  ok
@@ -33,6 +40,11 @@ struct Cli {
   std::string config_file;
   bool json = false;
   std::uint32_t timeout_ms = 10000;
+  std::string token;
+  std::string token_file;
+  std::string cacert;
+  std::string cert;
+  std::string key;
   WriteOptions write;  // put, cas, del
   bool if_absent = false;
   bool if_exists = false;
@@ -57,6 +69,66 @@ void add_global_options(CLI::App& app, Cli& cli) {
   app.add_flag("--json", cli.json, "machine-readable JSON output (one document per line)");
   app.add_option("--timeout-ms", cli.timeout_ms, "bound on connecting and on each request")
       ->check(CLI::Range(1U, 3600000U));
+  app.add_option("--token", cli.token, "bearer token (prefer --token-file or $SQUALL_TOKEN)");
+  app.add_option("--token-file", cli.token_file, "file holding the bearer token");
+  app.add_option("--cacert", cli.cacert, "CA certificates (PEM) to verify the servers with");
+  app.add_option("--cert", cli.cert, "client certificate (PEM), for rest.tls.client_certs");
+  app.add_option("--key", cli.key, "the client certificate's private key (PEM)");
+}
+
+// "https://host:port" and "http://host:port" (an optional trailing '/') as "host:port";
+// `https` is set when any entry was https.
+std::string strip_schemes(std::string_view list, bool& https) {
+  std::string out;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    const std::size_t comma = std::min(list.find(',', start), list.size());
+    std::string_view item = list.substr(start, comma - start);
+    if (item.starts_with("https://")) {
+      https = true;
+      item.remove_prefix(8);
+    } else if (item.starts_with("http://")) {
+      item.remove_prefix(7);
+    }
+    if (item.ends_with('/')) item.remove_suffix(1);
+    if (!out.empty()) out += ',';
+    out += item;
+    start = comma + 1;
+  }
+  return out;
+}
+
+// The security options: TLS when asked for, and the token by precedence.
+Result<ClientSecurity> client_security(const CLI::App& app, const Cli& cli, bool https) {
+  ClientSecurity security;
+  security.tls = https || app.count("--cacert") > 0 || app.count("--cert") > 0;
+  if (app.count("--cacert") > 0) security.ca_file = cli.cacert;
+  if (app.count("--cert") > 0) security.cert_file = cli.cert;
+  if (app.count("--key") > 0) security.key_file = cli.key;
+  if (app.count("--config") > 0) {
+    auto loaded = config::load_config_file(cli.config_file);
+    if (loaded.is_ok() && loaded->rest.tls) {
+      security.tls = true;
+      if (!security.ca_file) security.ca_file = loaded->rest.tls->ca_file;
+    }
+  }
+  const char* env = std::getenv("SQUALL_TOKEN");
+  if (app.count("--token-file") > 0) {
+    std::ifstream in(cli.token_file, std::ios::binary);
+    if (!in) return invalid_argument("cannot read --token-file " + cli.token_file);
+    std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const char* space = " \t\r\n";
+    token.erase(0, token.find_first_not_of(space));
+    const std::size_t last = token.find_last_not_of(space);
+    token.erase(last == std::string::npos ? 0 : last + 1);
+    if (token.empty()) return invalid_argument("--token-file " + cli.token_file + " is empty");
+    security.token = token;
+  } else if (app.count("--token") > 0) {
+    security.token = cli.token;
+  } else if (env != nullptr && env[0] != '\0') {
+    security.token = env;
+  }
+  return security;
 }
 
 void add_write_commands(CLI::App& app, Cli& cli) {
@@ -254,14 +326,24 @@ int run(const std::vector<std::string>& args, Streams streams,
     streams.err << "squallctl: " << usage << "\n";
     return kExitUsage;
   }
+  bool https = false;
+  std::optional<std::string> flag_endpoints;
+  if (app.count("--endpoints") > 0) flag_endpoints = strip_schemes(cli.endpoints, https);
+  std::optional<std::string> environment;
+  if (env_endpoints && !flag_endpoints) environment = strip_schemes(*env_endpoints, https);
   auto endpoints = resolve_endpoints(
-      app.count("--endpoints") > 0 ? std::optional(cli.endpoints) : std::nullopt, env_endpoints,
+      flag_endpoints, environment,
       app.count("--config") > 0 ? std::optional(cli.config_file) : std::nullopt);
   if (!endpoints.is_ok()) {
     streams.err << "squallctl: " << endpoints.status().message() << "\n";
     return kExitUsage;
   }
-  HttpClient client(std::move(endpoints.value()), cli.timeout_ms);
+  auto security = client_security(app, cli, https);
+  if (!security.is_ok()) {
+    streams.err << "squallctl: " << security.status().message() << "\n";
+    return kExitUsage;
+  }
+  HttpClient client(std::move(endpoints.value()), cli.timeout_ms, std::move(security.value()));
   Context context{client, streams.in, streams.out, streams.err, cli.json};
   return dispatch(command.get_name(), context, cli);
 }

@@ -30,6 +30,15 @@ namespace squall::ctl {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
+// TLS and the bearer token of every request (docs/security.md).
+struct ClientSecurity {
+  bool tls = false;                      // https: every endpoint speaks TLS
+  std::optional<std::string> ca_file;    // verify servers against it (unset: system CAs)
+  std::optional<std::string> cert_file;  // client certificate (rest.tls.client_certs)
+  std::optional<std::string> key_file;
+  std::optional<std::string> token;      // sent as "Authorization: Bearer <token>"
+};
+
 struct HttpReply {
   unsigned status = 0;
   HeaderList headers;  // names as sent by the server
@@ -57,7 +66,9 @@ enum class StreamEnd : std::uint8_t {
 
 class HttpClient {
  public:
-  HttpClient(std::vector<config::HostPort> endpoints, std::uint32_t timeout_ms);
+  // Fails (invalid_argument) on the first request when a TLS file cannot be used.
+  HttpClient(std::vector<config::HostPort> endpoints, std::uint32_t timeout_ms,
+             ClientSecurity security = {});
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
@@ -101,6 +112,9 @@ class HttpClient {
   std::vector<config::HostPort> endpoints_;
   std::size_t current_ = 0;
   std::uint32_t timeout_ms_;
+  ClientSecurity security_;
+  struct Tls;
+  std::shared_ptr<Tls> tls_;  // the client context, built on first use
 };
 
 // Percent-encodes a key for a path (/v1/kv/{key}): every byte but the unreserved characters
