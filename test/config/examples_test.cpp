@@ -101,4 +101,14 @@ TEST_CASE("the multi-host examples load and validate") {
   CHECK(verbs->transport.provider == Provider::verbs);
   CHECK(verbs->transport.domain == "mlx5_0");
   CHECK(config_warnings(*verbs).empty());
+  auto tls = load_config_file(kExamples + "multi-host-tls.yaml");
+  REQUIRE(tls.is_ok());
+  REQUIRE(tls->rest.tls.has_value());
+  CHECK(tls->rest.tls->client_certs == ClientCerts::optional);
+  CHECK(tls->auth.tokens.size() == 3);
+  CHECK(tls->auth.metrics == EndpointAccess::admin);
+  CHECK(config_warnings(*tls).empty());
+  auto reloaded = load(to_yaml(*tls));
+  REQUIRE(reloaded.is_ok());
+  CHECK(*reloaded == *tls);
 }
