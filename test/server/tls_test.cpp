@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include "server/auth.hpp"
 #include "server/rest_service.hpp"
 #include "server/tls.hpp"
 #include "test/server/server_fixture.hpp"
@@ -270,4 +271,59 @@ TEST_CASE("TLS: RestService takes rest.tls from the configuration; bad files ref
   auto refused = RestService::start(config.value(), backend, metrics, 2);
   REQUIRE(!refused.is_ok());
   CHECK_THAT(refused.status().message(), Catch::Contains("missing.key"));
+}
+
+TEST_CASE("TLS: a watch stream (SSE) runs over TLS within the token's scope") {
+  CertDir certs;
+  REQUIRE(certs.make_leaf("server-a"));
+  TokenGrant reader;
+  reader.name = "reader";
+  reader.digest = sha256("reader-token-0123456789");
+  reader.read = true;
+  reader.prefixes = {"app/"};
+  TokenGrant writer = reader;
+  writer.name = "writer";
+  writer.digest = sha256("writer-token-0123456789");
+  writer.write = true;
+  auto auth = std::make_shared<Authorizer>(std::vector<TokenGrant>{reader, writer},
+                                           config::EndpointAccess::open,
+                                           config::EndpointAccess::open);
+  WatchLimits limits;
+  limits.max_watchers = 4;
+  limits.buffer_events = 64;
+  limits.keepalive_ms = 0;
+  SingleNodeTestBackend backend;
+  MetricsRegistry metrics;
+  RestApi api(backend, metrics, test_limits(), &backend.watch_backend(), limits, auth);
+  auto started = HttpServer::start(tls_options(context_of(tls_config(certs, "server-a"))),
+                                   api.handler(), &metrics);
+  REQUIRE(started.is_ok());
+  auto& server = *started.value();
+  const TlsClientOptions trust{certs.crt("ca"), std::nullopt, std::nullopt};
+  const Headers read_token{{"Authorization", "Bearer reader-token-0123456789"}};
+
+  TlsTestClient watcher(server.port(), trust);
+  REQUIRE(watcher.handshake().empty());
+  auto head = watcher.read_until("/v1/watch?prefix=app/", read_token, "\r\n\r\n");
+  REQUIRE(head.has_value());
+  CHECK_THAT(*head, Catch::StartsWith("HTTP/1.1 200"));
+  CHECK_THAT(*head, Catch::Contains("text/event-stream"));
+
+  TlsTestClient writing(server.port(), trust);
+  REQUIRE(writing.handshake().empty());
+  auto put = writing.request(http::verb::put, "/v1/kv/app/streamed", "over-tls",
+                             {{"Authorization", "Bearer writer-token-0123456789"}});
+  REQUIRE(put.has_value());
+  CHECK(put->result_int() == 201);
+  auto event = watcher.read_more_until("app/streamed");
+  REQUIRE(event.has_value());
+  CHECK_THAT(*event, Catch::Contains("event: put"));
+
+  // A watch wider than the token's prefixes is refused before it opens.
+  TlsTestClient wide(server.port(), trust);
+  REQUIRE(wide.handshake().empty());
+  auto refused = wide.request(http::verb::get, "/v1/watch?prefix=", {}, read_token);
+  REQUIRE(refused.has_value());
+  CHECK(refused->result_int() == 403);
+  server.stop();
 }

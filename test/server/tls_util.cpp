@@ -2,6 +2,7 @@
 
 #include <openssl/x509.h>
 
+#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -128,6 +129,40 @@ std::optional<Response> TlsTestClient::request(http::verb method, const std::str
   run();
   if (!ok) return std::nullopt;
   return response;
+}
+
+std::optional<std::string> TlsTestClient::read_until(const std::string& target,
+                                                    const Headers& headers,
+                                                    const std::string& needle) {
+  if (!connected_) return std::nullopt;
+  http::request<http::empty_body> request{http::verb::get, target, 11};
+  request.set(http::field::host, "127.0.0.1");
+  for (const auto& [name, value] : headers) request.set(name, value);
+  bool ok = false;
+  http::async_write(stream_, request, [&](beast::error_code error, std::size_t) {
+    ok = !error;
+  });
+  run();
+  if (!ok) return std::nullopt;
+  raw_.clear();
+  return read_more_until(needle);
+}
+
+std::optional<std::string> TlsTestClient::read_more_until(const std::string& needle) {
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  std::array<char, 4096> piece{};
+  while (raw_.find(needle) == std::string::npos) {
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    bool failed = false;
+    stream_.async_read_some(net::buffer(piece),
+                            [&](beast::error_code error, std::size_t bytes) {
+                              if (error) failed = true;
+                              raw_.append(piece.data(), bytes);
+                            });
+    run();
+    if (failed && raw_.find(needle) == std::string::npos) return std::nullopt;
+  }
+  return raw_;
 }
 
 std::string TlsTestClient::server_common_name() {

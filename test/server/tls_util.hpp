@@ -54,6 +54,12 @@ class TlsTestClient {
   // A request on the (handshaken) connection; none on an error.
   std::optional<Response> request(boost::beast::http::verb method, const std::string& target,
                                   const std::string& body = {}, const Headers& headers = {});
+  // Sends a GET and reads the raw answer (header, chunk framing and body) until it contains
+  // `needle`; what was read, or none on an error or the deadline first.
+  std::optional<std::string> read_until(const std::string& target, const Headers& headers,
+                                        const std::string& needle);
+  // Reads more of the same answer until it contains `needle` (after read_until()).
+  std::optional<std::string> read_more_until(const std::string& needle);
   // The common name of the server's certificate ("" before a handshake).
   std::string server_common_name();
 
@@ -66,6 +72,7 @@ class TlsTestClient {
   boost::beast::flat_buffer buffer_;
   std::uint16_t port_;
   bool connected_ = false;
+  std::string raw_;  // read_until's bytes so far
 };
 
 }  // namespace squall::server::testing
