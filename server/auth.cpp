@@ -95,6 +95,16 @@ std::optional<std::string_view> bearer_token(std::string_view authorization) {
   return token;
 }
 
+struct Registry {
+  std::mutex mutex;
+  std::vector<AuthSource*> sources;  // GUARDED_BY(mutex)
+};
+
+Registry& registry() {
+  static Registry instance;
+  return instance;
+}
+
 }  // namespace
 
 TokenDigest sha256(std::string_view bytes) {
@@ -176,6 +186,62 @@ bool Authorizer::permits(const TokenGrant& grant, Access access, KeyScope scope)
   if (!role) return false;
   if (scope.kind == KeyScope::Kind::none) return true;
   return in_scope(grant.prefixes, scope.value);
+}
+
+// --- AuthSource ------------------------------------------------------------------------------
+
+Result<std::shared_ptr<AuthSource>> AuthSource::create(const config::Config& config) {
+  auto authorizer = Authorizer::from_config(config);
+  if (!authorizer.is_ok()) return authorizer.status();
+  std::shared_ptr<AuthSource> source(new AuthSource());
+  source->config_ = config;
+  source->current_ = std::move(authorizer.value());
+  Registry& all = registry();
+  std::lock_guard lock(all.mutex);
+  all.sources.push_back(source.get());
+  return source;
+}
+
+std::shared_ptr<AuthSource> AuthSource::fixed(std::shared_ptr<const Authorizer> authorizer) {
+  std::shared_ptr<AuthSource> source(new AuthSource());
+  source->current_ = authorizer != nullptr ? std::move(authorizer)
+                                           : std::make_shared<const Authorizer>();
+  return source;
+}
+
+AuthSource::~AuthSource() {
+  Registry& all = registry();
+  std::lock_guard lock(all.mutex);
+  std::erase(all.sources, this);
+}
+
+std::shared_ptr<const Authorizer> AuthSource::current() const {
+  std::lock_guard lock(mutex_);
+  return current_;
+}
+
+Status AuthSource::reload() {
+  if (!config_) return Status::ok();
+  auto authorizer = Authorizer::from_config(*config_);  // outside the lock: reads files
+  if (!authorizer.is_ok()) {
+    logger("server")->error("token reload failed, keeping the current tokens: {}",
+                            authorizer.status().message());
+    return authorizer.status();
+  }
+  std::lock_guard lock(mutex_);
+  current_ = std::move(authorizer.value());
+  return Status::ok();
+}
+
+Status reload_auth_sources() {
+  Registry& all = registry();
+  std::lock_guard lock(all.mutex);  // held: a source cannot go while it is reloaded
+  Status first;
+  for (AuthSource* source : all.sources) {
+    Status reloaded = source->reload();
+    if (first.is_ok() && !reloaded.is_ok()) first = reloaded;
+  }
+  return first;
 }
 
 TokenGrant node_grant(std::string_view cluster_secret) {

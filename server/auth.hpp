@@ -16,11 +16,18 @@
 // with node_authorization(), a token derived from the cluster secret; peers accept it as an
 // admin without prefixes. Without a cluster secret there is no node token.
 //
+// Token rotation: an AuthSource holds the Authorizer a server uses; reload() (squalld: on
+// SIGHUP, through reload_auth_sources()) reads the token files and the cluster secret again.
+// Requests already past authentication finish under the tokens they were checked with.
+// Roles, prefixes and the list of tokens come from the configuration, read once: changing
+// them needs a restart.
+//
 // Pure logic apart from from_config() (which reads the token files); thread-safe once built.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -87,6 +94,34 @@ class Authorizer {
   config::EndpointAccess metrics_ = config::EndpointAccess::open;
   config::EndpointAccess health_ = config::EndpointAccess::open;
 };
+
+class AuthSource {
+ public:
+  // From the configuration (Authorizer::from_config); registered for reload_auth_sources()
+  // for as long as it lives.
+  static Result<std::shared_ptr<AuthSource>> create(const config::Config& config);
+  // A fixed Authorizer (tests, or no configuration): reload() keeps it.
+  static std::shared_ptr<AuthSource> fixed(std::shared_ptr<const Authorizer> authorizer);
+  ~AuthSource();
+  AuthSource(const AuthSource&) = delete;
+  AuthSource& operator=(const AuthSource&) = delete;
+
+  // The tokens to check a request with; hold the pointer while using its grants.
+  std::shared_ptr<const Authorizer> current() const;
+  // Reads the files again and swaps the result in; on error keeps the current tokens.
+  Status reload();
+
+ private:
+  AuthSource() = default;
+
+  std::optional<config::Config> config_;  // none: fixed
+  mutable std::mutex mutex_;
+  std::shared_ptr<const Authorizer> current_;  // GUARDED_BY(mutex_)
+};
+
+// Reloads every AuthSource of the process (squalld: on SIGHUP). The first error; the others
+// are still reloaded.
+Status reload_auth_sources();
 
 // The grant of the node token under `cluster_secret`: name "squall-node", admin, every key.
 TokenGrant node_grant(std::string_view cluster_secret);

@@ -54,12 +54,30 @@ RestLimits rest_limits(const config::LimitsConfig& limits) {
   return result;
 }
 
+namespace {
+
+std::shared_ptr<AuthSource> enabled_source(std::shared_ptr<AuthSource> source) {
+  if (source == nullptr || !source->current()->enabled()) return nullptr;
+  return source;
+}
+
+}  // namespace
+
 RestApi::RestApi(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits,
                  WatchBackend* watch, WatchLimits watch_limits,
                  std::shared_ptr<const Authorizer> auth)
+    : RestApi(backend, metrics, limits, watch, watch_limits,
+              AuthSource::fixed(std::move(auth))) {}
+
+RestApi::RestApi(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits,
+                 WatchBackend* watch, WatchLimits watch_limits,
+                 std::shared_ptr<AuthSource> auth)
     : backend_(backend), registry_(metrics), limits_(limits),
-      watch_(watch, metrics, watch_limits),
-      auth_(auth != nullptr && auth->enabled() ? std::move(auth) : nullptr) {
+      watch_(watch, metrics, watch_limits), auth_(enabled_source(std::move(auth))) {
+  if (auth_ != nullptr) {
+    metrics_access_ = auth_->current()->metrics_access();
+    health_access_ = auth_->current()->health_access();
+  }
   SQUALL_ASSERT(limits_.max_key_bytes >= 1, "max_key_bytes must be positive");
   SQUALL_ASSERT(limits_.default_list_limit >= 1 &&
                     limits_.default_list_limit <= limits_.max_list_limit,
@@ -140,11 +158,14 @@ void RestApi::handle(HttpRequest request, HttpResponder respond) {
     return answer(method_not_allowed_response(allowed_methods(found.route)));
   }
   // Authentication first: nothing about keys is answered to a request without a token.
+  // `tokens` keeps the grant alive through dispatch (a reload may swap the tokens meanwhile).
+  std::shared_ptr<const Authorizer> tokens;
   const TokenGrant* grant = nullptr;
   if (needs_token(found.route)) {
+    tokens = auth_->current();
     const auto authorization = request.find(http::field::authorization);
     const bool has = authorization != request.end();
-    grant = has ? auth_->authenticate(to_std(authorization->value())) : nullptr;
+    grant = has ? tokens->authenticate(to_std(authorization->value())) : nullptr;
     if (grant == nullptr) return unauthenticated(has, answer);
   }
   dispatch(found.route, found.rest, target, request, grant, answer);
@@ -218,9 +239,9 @@ void RestApi::dispatch(Route route, std::string_view rest, const Target& target,
 bool RestApi::needs_token(Route route) const {
   if (auth_ == nullptr) return false;
   switch (route) {
-    case Route::metrics: return auth_->metrics_access() == config::EndpointAccess::admin;
+    case Route::metrics: return metrics_access_ == config::EndpointAccess::admin;
     case Route::healthz:
-    case Route::readyz: return auth_->health_access() == config::EndpointAccess::admin;
+    case Route::readyz: return health_access_ == config::EndpointAccess::admin;
     default: return true;
   }
 }

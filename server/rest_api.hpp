@@ -38,7 +38,11 @@ RestLimits rest_limits(const config::LimitsConfig& limits);
 class RestApi {
  public:
   // `watch` (may be null: /v1/watch answers 503) must outlive the RestApi and its streams.
-  // `auth` null or not enabled(): every request is allowed.
+  // `auth` null or not enabled(): every request is allowed. The source's tokens may be
+  // reloaded (AuthSource::reload); whether auth is on, and the metrics and health modes, are
+  // taken once, here.
+  RestApi(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits,
+          WatchBackend* watch, WatchLimits watch_limits, std::shared_ptr<AuthSource> auth);
   RestApi(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits,
           WatchBackend* watch = nullptr, WatchLimits watch_limits = {},
           std::shared_ptr<const Authorizer> auth = nullptr);
@@ -87,7 +91,9 @@ class RestApi {
   MetricsRegistry& registry_;
   const RestLimits limits_;
   WatchRoute watch_;
-  const std::shared_ptr<const Authorizer> auth_;  // null: off
+  const std::shared_ptr<AuthSource> auth_;  // null: off
+  config::EndpointAccess metrics_access_ = config::EndpointAccess::open;
+  config::EndpointAccess health_access_ = config::EndpointAccess::open;
 };
 
 }  // namespace squall::server

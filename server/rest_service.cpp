@@ -4,7 +4,7 @@ namespace squall::server {
 
 RestService::RestService(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits,
                          WatchBackend* watch, WatchLimits watch_limits,
-                         std::shared_ptr<const Authorizer> auth)
+                         std::shared_ptr<AuthSource> auth)
     : api_(backend, metrics, limits, watch, watch_limits, std::move(auth)) {}
 
 RestService::~RestService() {
@@ -25,7 +25,7 @@ Result<std::unique_ptr<RestService>> RestService::start(const config::Config& co
   }
   const WatchLimits watch_limits = server::watch_limits(config.watch, config.limits);
   SQUALL_TRY(watch_limits.validate());
-  auto auth = Authorizer::from_config(config);
+  auto auth = AuthSource::create(config);
   if (!auth.is_ok()) return auth.status();
   HttpServerOptions options = http_server_options(config.rest, config.limits, threads);
   if (config.rest.tls) {

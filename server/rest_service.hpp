@@ -39,13 +39,14 @@ class RestService {
   void stop() { server_->stop(); }
   bool tls() const { return server_->tls(); }
   // Reads the certificate files again for new connections (HttpServer::reload_tls). The
-  // daemon reloads every TLS context of the process on SIGHUP (reload_tls_contexts()).
+  // daemon reloads every TLS context and token source of the process on SIGHUP
+  // (reload_tls_contexts(), reload_auth_sources()).
   Status reload_tls() { return server_->reload_tls(); }
 
  private:
   RestService(KvBackend& backend, MetricsRegistry& metrics, RestLimits limits,
               WatchBackend* watch, WatchLimits watch_limits,
-              std::shared_ptr<const Authorizer> auth);
+              std::shared_ptr<AuthSource> auth);
 
   RestApi api_;
   std::unique_ptr<HttpServer> server_;

@@ -1,7 +1,7 @@
 // The daemon's signals and its readiness notification.
 //
 // SIGTERM and SIGINT ask for a graceful stop, SIGHUP for reopening the log file and reloading
-// the REST TLS certificate (server/tls.hpp). They are
+// the REST TLS certificate (server/tls.hpp) and the token files (server/auth.hpp). They are
 // blocked in every thread (block_daemon_signals() before any thread starts, so all inherit
 // the mask) and taken synchronously by the main thread with wait_for_signal().
 #pragma once
@@ -17,7 +17,7 @@ namespace squall::server {
 enum class DaemonSignal : std::uint8_t {
   none,       // the wait timed out
   terminate,  // SIGTERM or SIGINT
-  reopen,     // SIGHUP: reopen the log, reload TLS certificates
+  reopen,     // SIGHUP: reopen the log, reload TLS certificates and token files
 };
 
 // Blocks SIGTERM, SIGINT and SIGHUP in the calling thread. Call first in main().

@@ -15,6 +15,7 @@
 #include "common/log.hpp"
 #include "config/config.hpp"
 #include "server/node.hpp"
+#include "server/auth.hpp"
 #include "server/signals.hpp"
 #include "server/tls.hpp"
 
@@ -52,6 +53,8 @@ int serve(squall::server::Node& node, const squall::config::Config& config) {
       // New REST connections use the certificate files as they are now; open ones and the
       // cluster are untouched. A failed reload keeps the previous certificate (logged).
       if (config.rest.tls) (void)squall::server::reload_tls_contexts();
+      // Token files are read again (rotation); roles and prefixes need a restart.
+      if (config.auth.enabled()) (void)squall::server::reload_auth_sources();
     }
     if (auto reason = node.stopped_reason()) {
       log->error("out of the group ({}): exiting", *reason);

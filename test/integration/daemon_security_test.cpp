@@ -3,7 +3,8 @@
 //    load: it never enters the view, the cluster keeps serving, no acknowledged write is
 //    lost and nothing else changes;
 //  - a node with rest.tls and auth.tokens serves HTTPS with bearer tokens, and SIGHUP makes
-//    new connections use a new certificate while the node keeps running.
+//    new connections use a new certificate and rotated token files take effect, while the
+//    node keeps running.
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -232,6 +233,8 @@ TEST_CASE("squalld serves HTTPS with bearer tokens and reloads its certificate o
                              std::filesystem::copy_options::overwrite_existing);
   std::filesystem::copy_file(certs.key("node-b"), certs.key("live"),
                              std::filesystem::copy_options::overwrite_existing);
+  const std::string rotated = "rotated-token-0123456789abcdef";
+  write_file(certs.path("writer.token"), rotated + "\n");
   cluster.signal(0, SIGHUP);
   std::string common_name;
   for (int attempt = 0; attempt < 300 && common_name != "node-b"; ++attempt) {
@@ -240,12 +243,23 @@ TEST_CASE("squalld serves HTTPS with bearer tokens and reloads its certificate o
     if (common_name != "node-b") std::this_thread::sleep_for(milliseconds(100));
   }
   CHECK(common_name == "node-b");
-  // The connection from before the reload still works, and so does the node.
+  // The connection from before the reload still works (with the rotated token now).
   const auto still = before.request(http::verb::get, "/v1/kv/app/k", {},
-                                    {{"Authorization", "Bearer " + token}});
+                                    {{"Authorization", "Bearer " + rotated}});
   REQUIRE(still.has_value());
   CHECK(still->result_int() == 200);
   CHECK(still->body() == "v");
+  // The token file was read again: the rotated token works, the old one no longer does.
+  TlsTestClient rotation(cluster.rest_port(0), trust);
+  REQUIRE(rotation.handshake().empty());
+  const auto with_new = rotation.request(http::verb::get, "/v1/kv/app/k", {},
+                                         {{"Authorization", "Bearer " + rotated}});
+  REQUIRE(with_new.has_value());
+  CHECK(with_new->result_int() == 200);
+  const auto with_old = rotation.request(http::verb::get, "/v1/kv/app/k", {},
+                                         {{"Authorization", "Bearer " + token}});
+  REQUIRE(with_old.has_value());
+  CHECK(with_old->result_int() == 401);
   CHECK(cluster.running(0));
   CHECK(cluster.terminate(0) == 0);
   CHECK(cluster.assertion_failures().empty());

@@ -312,6 +312,22 @@ TEST_CASE("auth: tokens from a configuration (files, digests, the cluster secret
   CHECK_THAT(short_token.status().message(), Catch::Contains("at least 16"));
   CHECK(short_token.status().message().find("short\n") == std::string::npos);
 
+  // Rotation: the source reads the token file again on reload; a bad file keeps the tokens.
+  auto source = AuthSource::create(config.value());
+  REQUIRE(source.is_ok());
+  const auto before = source.value()->current();
+  { std::ofstream(dir / "app.token", std::ios::trunc) << "app-token-rotated-0123456\n"; }
+  REQUIRE(reload_auth_sources().is_ok());
+  CHECK(source.value()->current()->authenticate("Bearer app-token-abcdefghijkl") == nullptr);
+  CHECK(source.value()->current()->authenticate("Bearer app-token-rotated-0123456") != nullptr);
+  // The tokens a request was checked with stay valid while it holds them.
+  CHECK(before->authenticate("Bearer app-token-abcdefghijkl") != nullptr);
+  { std::ofstream(dir / "app.token", std::ios::trunc) << "short\n"; }
+  CHECK(!source.value()->reload().is_ok());
+  CHECK(source.value()->current()->authenticate("Bearer app-token-rotated-0123456") != nullptr);
+  source.value().reset();  // unregistered: reload_auth_sources() no longer reaches it
+  CHECK(reload_auth_sources().is_ok());
+
   // No tokens: auth off, and no node token to send.
   auto plain = config::load_config_string("node: {id: 1, data_dir: /tmp/unused}\n", "t.yaml");
   REQUIRE(plain.is_ok());
