@@ -1,7 +1,7 @@
 // RestService: the REST side of squalld in one object: a RestApi over the node's KvBackend,
 // served by an HttpServer with the limits of the node's configuration, over TLS when
-// rest.tls is set, with bearer tokens when auth.tokens is not empty (docs/security.md). The daemon creates
-// one after the backend is up and stops it before tearing the backend down.
+// rest.tls is set, with bearer tokens when auth.tokens is not empty (docs/security.md). The
+// daemon creates one after the backend is up and stops it before tearing the backend down.
 #pragma once
 
 #include <cstdint>

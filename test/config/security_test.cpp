@@ -158,8 +158,8 @@ TEST_CASE("text that is not UTF-8 is refused with its position") {
   CHECK_THAT(load_error(kMinimal, {std::string("logging.file=\xff")}),
              Catch::StartsWith("--set:1:14: the configuration is not valid UTF-8"));
   // Real UTF-8 loads and round-trips.
-  auto config = load(std::string(kMinimal) + "logging:\n  file: \"/var/log/caf\xc3\xa9 \xe2\x82\xac "
-                                             "\xf0\x9f\x90\xa7.log\"\n");
+  auto config = load(std::string(kMinimal) +
+                     "logging:\n  file: \"/var/log/caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xa7.log\"\n");
   REQUIRE(config.is_ok());
   auto reloaded = load(to_yaml(*config));
   REQUIRE(reloaded.is_ok());
