@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "common/status.hpp"
+#include "config/config.hpp"
 #include "server/http_types.hpp"
+#include "server/tls.hpp"
 
 namespace squall::server {
 
@@ -25,7 +27,18 @@ struct ForwarderOptions {
   std::uint32_t timeout_ms = 5000;      // per forwarded request, all attempts together
   std::size_t max_in_flight = 1024;
   std::uint64_t max_body_bytes = 17ULL << 20;  // largest answer accepted
+  // The Authorization header of every forwarded request and stream (the node token,
+  // node_authorization()); empty: none. A client's own Authorization is never passed on.
+  std::string authorization;
+  // Set: every connection is TLS with this client context (make_client_context()), the
+  // peer verified against the target's host. Unset: plain HTTP.
+  std::shared_ptr<SslContext> tls;
 };
+
+// The options squalld forwards with: timeout_ms from timeouts.request_timeout_ms, answers up
+// to a value plus a key plus 1 MiB, the node token when auth is on (cluster.secret_file), and
+// a client context when rest.tls is set. Fails when the secret or a TLS file cannot be read.
+Result<ForwarderOptions> forwarder_options(const config::Config& config);
 
 class Forwarder {
  public:

@@ -95,11 +95,9 @@ Result<std::unique_ptr<Node>> Node::start(const config::Config& config, NodeOpti
   node->hub_ = std::move(hub).value();
   SQUALL_TRY(node->open_replicas());
 
-  ForwarderOptions forward_options;
-  forward_options.timeout_ms = config.timeouts.request_timeout_ms;
-  forward_options.max_body_bytes = config.limits.max_value_bytes + config.limits.max_key_bytes +
-                                   config::kMiB;
-  auto forwarder = Forwarder::start(forward_options);
+  auto forward_options = forwarder_options(config);
+  if (!forward_options) return forward_options.status();
+  auto forwarder = Forwarder::start(std::move(forward_options).value());
   if (!forwarder) return forwarder.status();
   node->forwarder_ = std::move(forwarder).value();
   Node* self = node.get();

@@ -4,7 +4,10 @@
 //    lost and nothing else changes;
 //  - a node with rest.tls and auth.tokens serves HTTPS with bearer tokens, and SIGHUP makes
 //    new connections use a new certificate and rotated token files take effect, while the
-//    node keeps running.
+//    node keeps running;
+//  - a 3-shard cluster with rest.tls and auth.tokens forwards writes, reads, lists and
+//    watches from nodes that serve no shard (over TLS, with the node token), and refuses a
+//    request without a token before forwarding it.
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -13,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -71,6 +75,48 @@ struct Acked {
   std::string key;
   std::string value;
 };
+
+// Inserts rest.tls (after the harness's `listen:` line) into node i's config.
+void enable_tls(const DaemonCluster& cluster, std::size_t i, const std::string& tls_yaml) {
+  std::string text = read_file(cluster.config_path(i));
+  const std::string listen = fmt::format("  listen: \"127.0.0.1:{}\"\n", cluster.rest_port(i));
+  const auto at = text.find(listen);
+  REQUIRE(at != std::string::npos);
+  text.insert(at + listen.size(), tls_yaml);
+  write_file(cluster.config_path(i), text);
+}
+
+// One request over a new TLS connection; none when the handshake or the request failed.
+std::optional<server::testing::Response> tls_call(std::uint16_t port,
+                                                  const TlsClientOptions& trust,
+                                                  http::verb method, const std::string& target,
+                                                  const std::string& body,
+                                                  const server::testing::Headers& headers) {
+  TlsTestClient client(port, trust);
+  if (!client.handshake().empty()) return std::nullopt;
+  return client.request(method, target, body, headers);
+}
+
+// Until GET /v1/cluster at `port` (over TLS, with an admin token) shows `members` members
+// and /readyz of each of `ports` is 200; false after 60 s (a guard, not a test threshold).
+bool wait_tls_view(const TlsClientOptions& trust, const server::testing::Headers& admin,
+                   const std::vector<std::uint16_t>& ports, std::size_t members) {
+  const auto guard = std::chrono::steady_clock::now() + seconds(60);
+  while (std::chrono::steady_clock::now() < guard) {
+    bool ready = true;
+    for (const std::uint16_t port : ports) {
+      const auto answer = tls_call(port, trust, http::verb::get, "/readyz", {}, {});
+      ready = ready && answer && answer->result_int() == 200;
+    }
+    const auto info = tls_call(ports[0], trust, http::verb::get, "/v1/cluster", {}, admin);
+    if (ready && info && info->result_int() == 200) {
+      const auto body = nlohmann::json::parse(info->body(), nullptr, false);
+      if (!body.is_discarded() && body["view"]["members"].size() == members) return true;
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -262,6 +308,112 @@ TEST_CASE("squalld serves HTTPS with bearer tokens and reloads its certificate o
   CHECK(with_old->result_int() == 401);
   CHECK(cluster.running(0));
   CHECK(cluster.terminate(0) == 0);
+  CHECK(cluster.assertion_failures().empty());
+}
+
+
+// 3 nodes, 3 shards x 1 replica: the first view has node 1 serve every shard and the joiners
+// stay spares (docs/core.md), so nodes 2 and 3 serve none and forward every request.
+TEST_CASE("a cluster with TLS and tokens forwards from a node that serves no shard") {
+  CertDir certs;
+  REQUIRE(certs.make_leaf("node"));
+  const std::string app_token = "app-token-0123456789abcdef";
+  const std::string admin_token = "admin-token-0123456789abcdef";
+  write_file(certs.path("app.token"), app_token + "\n");
+  write_file(certs.path("admin.token"), admin_token + "\n");
+  write_file(certs.path("secret"), "the-cluster-secret-0123456789abcdef\n");
+  ClusterLayout layout;
+  layout.nodes = 3;
+  layout.shards = 3;
+  layout.replicas = 1;
+  layout.extra_yaml = {
+      "limits:", "  max_value_bytes: 1048576", "multicast:", "  max_payload_bytes: 2097152",
+      "auth:", "  tokens:",
+      fmt::format("    - {{name: app, token_file: \"{}\", roles: [read, write], "
+                  "prefixes: [app/]}}", certs.path("app.token")),
+      fmt::format("    - {{name: ops, token_file: \"{}\", roles: [admin]}}",
+                  certs.path("admin.token")),
+  };
+  DaemonCluster cluster(layout);
+  std::vector<std::uint16_t> ports;
+  for (std::size_t i = 0; i < 3; ++i) {
+    add_to_cluster_section(cluster.config_path(i),
+                           fmt::format("  secret_file: \"{}\"\n", certs.path("secret")));
+    enable_tls(cluster, i, fmt::format("  tls:\n    cert_file: \"{}\"\n    key_file: \"{}\"\n"
+                                       "    ca_file: \"{}\"\n",
+                                       certs.crt("node"), certs.key("node"), certs.crt("ca")));
+    ports.push_back(cluster.rest_port(i));
+  }
+  const TlsClientOptions trust{certs.crt("ca"), std::nullopt, std::nullopt};
+  const server::testing::Headers app{{"Authorization", "Bearer " + app_token}};
+  const server::testing::Headers admin{{"Authorization", "Bearer " + admin_token}};
+  cluster.start(0);
+  REQUIRE(wait_tls_view(trust, admin, {ports[0]}, 1));
+  cluster.start(1);
+  cluster.start(2);
+  const bool formed = wait_tls_view(trust, admin, ports, 3);
+  INFO("node 1 log: " << cluster.log_tail(0) << "\nnode 2 log: " << cluster.log_tail(1));
+  REQUIRE(formed);
+  // Nodes 2 and 3 serve no shard.
+  const auto info = tls_call(ports[0], trust, http::verb::get, "/v1/cluster", {}, admin);
+  REQUIRE(info.has_value());
+  for (const auto& shard : nlohmann::json::parse(info->body())["shards"]) {
+    REQUIRE(shard["members"] == nlohmann::json::array({1}));
+  }
+
+  // Writes through node 2 and reads through node 3, on every shard.
+  std::set<std::uint32_t> shards;
+  for (int k = 0; k < 20; ++k) {
+    const std::string key = fmt::format("app/k{:02}", k);
+    const auto put = tls_call(ports[1], trust, http::verb::put, "/v1/kv/" + key, "v" + key, app);
+    REQUIRE(put.has_value());
+    REQUIRE(put->result_int() == 201);
+    shards.insert(nlohmann::json::parse(put->body())["shard"].get<std::uint32_t>());
+    const auto got = tls_call(ports[2], trust, http::verb::get, "/v1/kv/" + key, {}, app);
+    REQUIRE(got.has_value());
+    CHECK(got->result_int() == 200);
+    CHECK(got->body() == "v" + key);
+  }
+  CHECK(shards.size() == 3);
+  // A list through node 2 merges the pages node 1 sent for each shard.
+  const auto listed = tls_call(ports[1], trust, http::verb::get, "/v1/kv?prefix=app/&limit=100",
+                               {}, app);
+  REQUIRE(listed.has_value());
+  REQUIRE(listed->result_int() == 200);
+  const auto items = nlohmann::json::parse(listed->body())["items"];
+  REQUIRE(items.size() == 20);
+  CHECK(items[0]["key"] == "app/k00");
+  CHECK(items[19]["key"] == "app/k19");
+
+  // A watch at node 3 (every shard's stream forwarded from node 1) sees a write at node 2.
+  TlsTestClient watcher(ports[2], trust);
+  REQUIRE(watcher.handshake().empty());
+  const auto head = watcher.read_until("/v1/watch?prefix=app/", app, "\r\n\r\n");
+  REQUIRE(head.has_value());
+  CHECK_THAT(*head, Catch::StartsWith("HTTP/1.1 200"));
+  const auto put = tls_call(ports[1], trust, http::verb::put, "/v1/kv/app/watched", "w", app);
+  REQUIRE(put.has_value());
+  REQUIRE(put->result_int() == 201);
+  const auto event = watcher.read_more_until("app/watched");
+  REQUIRE(event.has_value());
+  CHECK_THAT(*event, Catch::Contains("event: put"));
+
+  // Without a token (or with an unknown one) node 2 answers 401 itself: nothing is written.
+  for (const server::testing::Headers& headers :
+       {server::testing::Headers{},
+        server::testing::Headers{{"Authorization", "Bearer not-a-token-0123456789"}}}) {
+    const auto refused = tls_call(ports[1], trust, http::verb::put, "/v1/kv/app/anon", "x",
+                                  headers);
+    REQUIRE(refused.has_value());
+    CHECK(refused->result_int() == 401);
+    CHECK(refused->count(http::field::www_authenticate) == 1);
+  }
+  const auto outside = tls_call(ports[1], trust, http::verb::put, "/v1/kv/other/x", "x", app);
+  REQUIRE(outside.has_value());
+  CHECK(outside->result_int() == 403);
+  const auto anon = tls_call(ports[2], trust, http::verb::get, "/v1/kv/app/anon", {}, app);
+  REQUIRE(anon.has_value());
+  CHECK(anon->result_int() == 404);
   CHECK(cluster.assertion_failures().empty());
 }
 
