@@ -209,6 +209,93 @@ void WatchHub::handle_loss(WatchShard& shard) {
   shard.lost_through = 0;
 }
 
+Status WatchHub::reset_shard(ShardId shard, Version version) {
+  StateList ready;
+  std::size_t dropped = 0;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = slots_.find(shard);
+    if (it == slots_.end()) {
+      return Status(Code::not_found, fmt::format("shard {} is not served here", shard));
+    }
+    WatchShard& s = *shards_[it->second];
+    Status why(Code::unavailable,
+               fmt::format("shard {} installed state through version {}; resume from the "
+                           "cursor", shard, version));
+    dropped = drop_shard_watchers(s, why);
+    {
+      // A consumer may still be replaying a range of the old window (up to the old position)
+      // from the journal: with the base at or above that position, such a range is either
+      // empty or read from the history, never skipped over an emptied journal.
+      std::lock_guard journal_lock(s.journal.mutex);
+      s.journal.events.clear();
+      s.journal.bytes = 0;
+      s.journal.base = std::max(version, s.position.load(std::memory_order_relaxed));
+    }
+    s.pending.clear();
+    s.pending_bytes = 0;
+    s.lost_through = 0;
+    s.frontier = version;
+    s.last_published = version;
+    s.position.store(version, std::memory_order_release);
+    ++counters_.resets;
+    counters_.dropped_reset += dropped;
+    ready.swap(ready_);
+  }
+  logger("watch")->info("shard {}: restarted at version {} after a state install; {} watchers "
+                        "dropped to resume", shard, version, dropped);
+  notify(ready);
+  return Status::ok();
+}
+
+Status WatchHub::set_serving(ShardId shard, bool serving) {
+  StateList ready;
+  std::size_t dropped = 0;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = slots_.find(shard);
+    if (it == slots_.end()) {
+      return Status(Code::not_found, fmt::format("shard {} is not served here", shard));
+    }
+    WatchShard& s = *shards_[it->second];
+    if (s.serving == serving) return Status::ok();
+    s.serving = serving;
+    if (!serving) {
+      dropped = drop_shard_watchers(
+          s, Status(Code::unavailable, fmt::format("this node no longer serves shard {}; "
+                                                   "resume from the cursor", shard)));
+      counters_.dropped_reset += dropped;
+    }
+    ready.swap(ready_);
+  }
+  logger("watch")->info("shard {}: {} here{}", shard, serving ? "served" : "no longer served",
+                        dropped == 0 ? "" : fmt::format(", {} watchers dropped", dropped));
+  notify(ready);
+  return Status::ok();
+}
+
+// REQUIRES: mutex_ held. Closes and unindexes every open watcher that takes `shard`; their
+// on_ready calls are queued in ready_. Returns how many were closed.
+std::size_t WatchHub::drop_shard_watchers(const WatchShard& shard, const Status& why) {
+  index_.for_each_entry([&](TopicEntry& entry) {
+    for (TopicMember* member : entry.members) {
+      auto& state = static_cast<WatcherState&>(*member);
+      if (!wanted(state, shard.id)) continue;
+      std::lock_guard lock(state.mutex);
+      if (!state.closed) state.close(why);
+      dropped_.push_back(&state);
+      if (state.armed) {
+        state.armed = false;
+        ready_.push_back(state.shared_from_this());
+      }
+    }
+  });
+  std::size_t count = dropped_.size();
+  for (WatcherState* state : dropped_) unindex_locked(*state);
+  dropped_.clear();
+  return count;
+}
+
 // REQUIRES: mutex_ held.
 void WatchHub::unindex_locked(WatcherState& state) {
   if (!state.indexed) return;
@@ -278,6 +365,14 @@ Status WatchHub::register_watcher(WatcherState& state, const WatchStart& start) 
     return unavailable(fmt::format("{} watchers open, the limit", options_.max_watchers));
   }
   std::size_t count = shard_count();
+  for (std::size_t slot = 0; slot < count; ++slot) {
+    // Only explicit shard lists are refused: a watcher of every shard takes the ones the
+    // topic lives in, which its caller checked are served here (server/watch_stream.cpp).
+    if (!shard_at(slot).serving && !state.shards.empty() && wanted(state, shard_at(slot).id)) {
+      return unavailable(fmt::format("shard {} is not served here now",
+                                     shard_at(slot).id));
+    }
+  }
   state.replay.resize(count);
   state.consumed.resize(count);
   for (std::size_t slot = 0; slot < count; ++slot) {

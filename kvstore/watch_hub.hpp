@@ -20,8 +20,9 @@
 // passes them, every watcher is dropped (unavailable) to resume through the history.
 //
 // Threads and locks (one mutex per hub, one per shard journal, two per watcher):
-// - publish/frontier/add_shard come from one delivery thread; subscribe and Watcher::close
-//   from any thread. They serialize on the hub mutex; frontier holds it while it fans out.
+// - publish/frontier/add_shard/reset_shard come from one delivery thread; subscribe and
+//   Watcher::close from any thread. They serialize on the hub mutex; frontier holds it while
+//   it fans out.
 // - Each Watcher is consumed by one thread at a time (poll, cursor, close, destruction); its
 //   replay state belongs to that thread, its live queue is guarded by the watcher's mutex.
 //   poll() never takes the hub mutex: replay reads the journal under the journal's mutex and
@@ -112,6 +113,8 @@ struct WatchHubStats {
   std::uint64_t deliveries = 0;         // events put into watcher queues
   std::uint64_t dropped_slow = 0;       // watchers dropped for a full buffer
   std::uint64_t dropped_overflow = 0;   // watchers dropped because the hub lost events
+  std::uint64_t dropped_reset = 0;      // watchers dropped by reset_shard() / set_serving()
+  std::uint64_t resets = 0;             // reset_shard() calls
   std::uint64_t pending_overflows = 0;  // times a shard's not-yet-durable buffer overflowed
   std::size_t pending_events = 0;       // all shards
   std::size_t journal_events = 0;       // all shards
@@ -139,10 +142,25 @@ class WatchHub {
   // The persistence frontier of `shard` reached `version`: emits every pending event at or
   // below it, in order, and moves the shard's position there. Lower values are ignored.
   void frontier(ShardId shard, Version version);
+  // The shard's state was replaced (a replica installed a checkpoint or a log suffix): the
+  // versions between the hub's position and `version` were never published here. Closes
+  // every open watcher that takes the shard (unavailable; cursor() is where to resume, from
+  // the history), forgets the pending events and the journal, and restarts the shard at
+  // `version` as add_shard() would: every event at or below it is history. Same thread as
+  // publish(). not_found: the shard was never added.
+  Status reset_shard(ShardId shard, Version version);
+  // Whether this node serves `shard` now (true from add_shard). A shard no longer served gets
+  // no more events here: turning it off closes every open watcher that takes it
+  // (unavailable, so its stream ends with its cursor and resumes at a member of the shard)
+  // — those of every shard too — and subscriptions whose WatchOptions::shards name it are
+  // unavailable until it is served again. Same thread as publish(). not_found: the shard was
+  // never added.
+  Status set_serving(ShardId shard, bool serving);
 
   // Opens a watcher. invalid_argument: bad topic, options, or a cursor naming a shard not
   // served here; out_of_range: the start is older than what can be replayed; unavailable:
-  // max_watchers open, or no shard added yet. A cursor that omits a served shard starts
+  // max_watchers open, no shard added yet, or WatchOptions::shards names a shard turned off
+  // by set_serving(). A cursor that omits a served shard starts
   // that shard at version 0.
   Result<std::unique_ptr<Watcher>> subscribe(const Topic& topic, const WatchStart& start,
                                              WatchOptions options);
@@ -171,6 +189,7 @@ class WatchHub {
   void emit(WatchShard& shard, const WatchEventPtr& event);
   void deliver(WatcherState& state, const WatchEventPtr& event, std::size_t slot);
   void handle_loss(WatchShard& shard);
+  std::size_t drop_shard_watchers(const WatchShard& shard, const Status& why);
   void unindex_locked(WatcherState& state);
   void close_watcher(WatcherState& state, Status why);
   void notify(StateList& ready);

@@ -45,6 +45,7 @@ struct WatchShard {
   Version frontier;                     // highest frontier reported
   Version last_published;               // highest version published (or the start)
   Version lost_through = 0;             // pending overflow: events up to this were forgotten
+  bool serving = true;                  // WatchHub::set_serving
   std::deque<WatchEventPtr> pending;    // published, above the frontier, in order
   std::uint64_t pending_bytes = 0;
 

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "common/assert.hpp"
 #include "common/log.hpp"
 #include "kvstore/shard.hpp"
 
@@ -134,7 +135,8 @@ Status Node::open_replicas() {
   for (std::uint32_t i = 0; i < config_.layout.shards; ++i) {
     auto replica = open_replica(ShardId{i});
     if (!replica) return replica.status().with_context(fmt::format("shard {}", i));
-    SQUALL_TRY(hub_->add_shard(ShardId{i}, replica.value()->applied_version(), nullptr));
+    SQUALL_TRY(hub_->add_shard(ShardId{i}, replica.value()->applied_version(),
+                               replica.value()->watch_history()));
     replicas_.emplace(ShardId{i}, std::move(replica).value());
     persisted_[ShardId{i}].store(0);
   }
@@ -213,8 +215,19 @@ void Node::record_placement(const core::View& view) {
       placement.push_back(RemoteShard{shard, rest_addresses_in(view, shard, config_.node.id)});
     }
   }
-  std::lock_guard lock(placement_mutex_);
-  placement_ = std::move(placement);
+  std::vector<bool> served;
+  for (const std::optional<RemoteShard>& entry : placement) served.push_back(!entry);
+  {
+    std::lock_guard lock(placement_mutex_);
+    placement_ = std::move(placement);
+  }
+  // After the placement: a watch placed before it is dropped here, one placed after it
+  // takes the shard from a member (server/watch_stream.cpp). A shard left while this node
+  // keeps running gets no events here any more: its streams end, with their cursors.
+  for (std::uint32_t i = 0; i < served.size(); ++i) {
+    Status set = hub_->set_serving(ShardId{i}, served[i]);
+    SQUALL_ASSERT(set.is_ok(), "shard {}: {}", i, set.to_string());
+  }
 }
 
 WatchPlacement Node::watch_placement(const kvstore::Topic& topic) const {

@@ -3,12 +3,18 @@
 //  - every update's outcome goes to `results` (the backend answers its clients from it);
 //  - every delivered write (a put or a tombstone that took effect, stateless pools included)
 //    is published to the node's watch hub, in version order;
-//  - local reads (get, list, history) for the backend, after it decided they may be served.
+//  - local reads (get, list, history) for the backend, after it decided they may be served;
+//  - the watch hub's history of the shard (watch_history()): replays older than the hub's
+//    window read the current stores, and install() restarts the hub's window of the shard.
 //
+// The hub's view of the shard stays exact across state transfer: it is given a frontier never
+// above the version applied here (a replica catching up below the group's frontier publishes
+// what it applies), and install() — which jumps past versions the hub never saw — calls
+// WatchHub::reset_shard, which drops the shard's watchers to resume through the history.
 // Threads: the StateMachine methods on the node's progress thread (the contract);
-// delivered_version() from any thread; get/list/history from any thread, concurrently with
-// apply() (the stores allow readers beside their writer) — install(), which replaces the
-// stores, excludes them with `stores_mutex_`.
+// delivered_version() from any thread; get/list/history and the watch history from any
+// thread, concurrently with apply() (the stores allow readers beside their writer) —
+// install(), which replaces the stores, excludes them with `stores_mutex_`.
 #pragma once
 
 #include <atomic>
@@ -48,8 +54,13 @@ class ShardReplica final : public core::StateMachine {
   Status install(const core::Checkpoint& checkpoint,
                  std::span<const core::LoggedUpdate> suffix) override;
 
-  // The shard's persistence frontier moved (progress thread): passed on to the watch hub.
+  // The shard's persistence frontier moved (progress thread): passed on to the watch hub,
+  // capped at the version applied here (the rest follows as apply() reaches it).
   void frontier(Version frontier);
+
+  // The shard's events from the current stores, for WatchHub::add_shard: thread-safe, valid
+  // while the replica lives. Stateless pools have no history (topics touching them: gone).
+  const kvstore::WatchHistory* watch_history() const;
 
   ShardId shard() const { return shard_; }
   kvstore::KvStateMachine& machine() { return *machine_; }
@@ -66,7 +77,9 @@ class ShardReplica final : public core::StateMachine {
   Result<HistoryResult> history(const HistoryRequest& request) const;
 
  private:
+  class History;
   void publish(const core::DeliveredUpdate& update);
+  void advance_hub_frontier();
 
   const ShardId shard_;
   std::unique_ptr<kvstore::KvStateMachine> machine_;
@@ -75,7 +88,9 @@ class ShardReplica final : public core::StateMachine {
   // The result of the update being applied (set by the machine's on_result).
   std::optional<kvstore::KvResult> last_result_;
   HlcTimestamp delivered_timestamp_ = 0;
-  Version hub_frontier_ = 0;  // the highest frontier given to the hub
+  Version reported_frontier_ = 0;  // the highest frontier reported by the group
+  Version hub_frontier_ = 0;       // the highest frontier given to the hub (<= applied)
+  std::unique_ptr<History> history_;
   std::atomic<Version> delivered_version_{0};
 };
 

@@ -370,6 +370,14 @@ void WatchRoute::handle(const Query& query, const HttpRequest& request,
     counters_->release(std::nullopt);
     return respond(status_response(watcher.status(), retry_after_s));
   }
+  if (!parsed->shard && !backend_->placement(parsed->topic).remote.empty()) {
+    // The node left a shard of the topic between the placement read and the subscription
+    // (the backend updates the placement before it drops the shard's watchers): this watcher
+    // may have missed that drop, so it is not used.
+    counters_->release(std::nullopt);
+    return respond(unavailable_response("the shards served here changed; retry",
+                                        retry_after_s));
+  }
   respond.stream(stream_header(),
                  std::make_unique<WatchStream>(std::move(watcher.value()), std::move(waker),
                                                counters_, limits_.keepalive_ms,

@@ -312,7 +312,11 @@ TEST_CASE("Backend: a shard this node does not serve, without a forwarder, is un
 }
 
 TEST_CASE("Forwarder: a refused and a silent target are passed over for one that answers") {
-  auto forwarder = server::Forwarder::start({2000, 16, 1 << 20});
+  server::ForwarderOptions options;
+  options.timeout_ms = 2000;
+  options.max_in_flight = 16;
+  options.max_body_bytes = 1 << 20;
+  auto forwarder = server::Forwarder::start(options);
   REQUIRE(forwarder.is_ok());
   std::string refused;
   {

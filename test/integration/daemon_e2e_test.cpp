@@ -449,4 +449,90 @@ TEST_CASE("squalld: watch streams show durable writes in order and resume on ano
   CHECK(cluster.assertion_failures().empty());
 }
 
+
+// The bug this guards: a node that restarted installs the writes it missed by state transfer,
+// past versions its watch hub never saw. A watch resumed there from a cursor taken before it
+// went down must still get every acknowledged write after the cursor, once, in order — from
+// the stores when the hub's window no longer has them.
+TEST_CASE("squalld: a watch resumed at a node that caught up by state transfer misses nothing") {
+  DaemonCluster cluster({3, 1, 3, {}, {}});
+  require_started(cluster);
+  const Client writer{cluster.rest_port(0)};
+  constexpr int kBefore = 5;
+  constexpr int kDown = 8;
+  std::string cursor;
+  {
+    server::testing::SseClient watcher(cluster.rest_port(1));
+    auto opened = watcher.open("/v1/watch?prefix=h/");
+    REQUIRE(opened.has_value());
+    REQUIRE(opened->result_int() == 200);
+    for (int n = 0; n < kBefore; ++n) {
+      REQUIRE(status_of(writer.put(fmt::format("h/{:02}", n), std::to_string(n))) == 201);
+    }
+    REQUIRE(watcher.read_events(kBefore));
+    cursor = watcher.last_id();
+  }
+  REQUIRE_FALSE(cursor.empty());
+  REQUIRE(cluster.terminate(1) == 0);
+  REQUIRE(cluster.wait_view_size(0, 2, seconds(60)));
+  std::vector<std::string> acknowledged;
+  for (int n = kBefore; n < kBefore + kDown; ++n) {
+    const std::string key = fmt::format("h/{:02}", n);
+    REQUIRE(status_of(writer.put(key, std::to_string(n))) == 201);
+    acknowledged.push_back(key);
+  }
+  cluster.start(1);
+  const bool back = cluster.wait_view_size(0, 3, seconds(60));
+  if (!back) UNSCOPED_INFO(cluster.log_tail(1));
+  REQUIRE(back);
+  const std::string live_key = fmt::format("h/{:02}", kBefore + kDown);
+
+  // Resume at the restarted node like an EventSource: reconnect with the last id when the
+  // stream ends (the node drops watchers when it installs state) or is not served yet.
+  std::vector<std::string> keys;
+  std::vector<std::uint64_t> versions;
+  bool live_written = false;
+  const std::size_t total = acknowledged.size() + 1;
+  for (int attempt = 0; attempt < 40 && keys.size() < total; ++attempt) {
+    server::testing::SseClient resumed(cluster.rest_port(1), 0, seconds(5));
+    auto again = resumed.open("/v1/watch?prefix=h/", {{"Last-Event-ID", cursor}});
+    REQUIRE(again.has_value());
+    INFO(again->body());
+    REQUIRE(again->result_int() != 410);  // the cursor must stay replayable: never "gone"
+    if (again->result_int() != 200) {
+      std::this_thread::sleep_for(milliseconds(250));
+      continue;
+    }
+    std::size_t taken = 0;
+    auto take = [&] {
+      const auto events = resumed.events();
+      for (; taken < events.size(); ++taken) {
+        auto data = nlohmann::json::parse(events[taken].data);
+        keys.push_back(data["key"].get<std::string>());
+        versions.push_back(data["version"].get<std::uint64_t>());
+      }
+      if (!resumed.last_id().empty()) cursor = resumed.last_id();
+    };
+    if (keys.size() < acknowledged.size()) {
+      resumed.read_events(acknowledged.size() - keys.size());
+      take();
+    }
+    if (keys.size() >= acknowledged.size() && !live_written) {
+      REQUIRE(status_of(writer.put(live_key, "live")) == 201);
+      live_written = true;
+    }
+    if (live_written && keys.size() < total) {
+      resumed.read_events(taken + total - keys.size());
+      take();
+    }
+  }
+  std::vector<std::string> expected = acknowledged;
+  expected.push_back(live_key);
+  CHECK(keys == expected);  // every write after the cursor, once, in order: no gap
+  for (std::size_t i = 1; i < versions.size(); ++i) CHECK(versions[i] > versions[i - 1]);
+  // The restarted node did install state and restart its hub's window of the shard.
+  CHECK(cluster.log_tail(1, 1 << 20).find("after a state install") != std::string::npos);
+  CHECK(cluster.assertion_failures().empty());
+}
+
 }  // namespace squall::test

@@ -2,6 +2,7 @@
 squall_test(test_daemon_backend
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/daemon_backend_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/daemon_fake_group.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/daemon_replica_watch_test.cpp
   LIBS squall_server)
 
 # End to end: squalld processes on loopback (the binary's path is compiled in).
