@@ -1,7 +1,10 @@
 // Watch hub after a state install (reset_shard) and when a node stops serving a shard
 // (set_serving): the shard's watchers are dropped with their cursors, and resuming from them is
 // exact through the history or refused as gone — never a silent gap.
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -187,6 +190,70 @@ TEST_CASE("A shard no longer served ends the watchers that take it and refuses n
   REQUIRE(hub->set_serving(kShard1, true).is_ok());
   REQUIRE(hub->subscribe(Topic::for_prefix(""), WatchStart::after(cursor), only_one).is_ok());
   REQUIRE(hub->set_serving(ShardId{7}, false).code() == Code::not_found);
+}
+
+
+TEST_CASE("Resets racing a consumer that resumes from its cursors: every version exactly once, "
+          "in order", "[watch][reset]") {
+  constexpr Version kLast = 3000;
+  auto store = memory_store();
+  StoreWatchHistory history(*store, kShard0);
+  WatchHubOptions options;
+  options.journal_events = 8;  // most resumes go through the store
+  Result<std::unique_ptr<WatchHub>> created = WatchHub::create(options);
+  REQUIRE(created.is_ok());
+  std::unique_ptr<WatchHub> hub = std::move(*created);
+  REQUIRE(hub->add_shard(kShard0, 0, &history).is_ok());
+
+  // The delivery side: runs of published writes, and "installs" that write to the store only
+  // and reset the hub past them.
+  std::atomic<bool> delivery_ok{true};
+  std::thread delivery([&] {
+    Version v = 0;
+    std::uint32_t run = 0;
+    while (v < kLast) {
+      const bool install = ++run % 3 == 0;
+      const Version end = std::min<Version>(kLast, v + 1 + run % 17);
+      for (; v < end; ++v) {
+        const std::string key = "k" + std::to_string((v + 1) % 5);
+        const std::string value = "v" + std::to_string(v + 1);
+        if (!store->put(v + 1, (v + 1) * 10, key, as_bytes(value)).is_ok()) delivery_ok = false;
+        if (!install) hub->publish(kShard0, v + 1, (v + 1) * 10, WatchOp::put, key,
+                                   as_bytes(value));
+      }
+      if (install) {
+        if (!hub->reset_shard(kShard0, v).is_ok()) delivery_ok = false;
+      } else {
+        hub->frontier(kShard0, v);
+      }
+    }
+  });
+
+  std::vector<Version> seen;
+  WatchCursor cursor = cursor_at(0, 0);
+  std::size_t resumes = 0;
+  std::vector<WatchItem> batch;
+  while (seen.empty() || seen.back() < kLast) {
+    WatchCursor start;
+    start.set(kShard0, cursor.get(kShard0).value_or(0));
+    Result<std::unique_ptr<Watcher>> watcher =
+        hub->subscribe(Topic::for_prefix(""), WatchStart::after(start), {});
+    REQUIRE(watcher.is_ok());
+    ++resumes;
+    for (;;) {
+      PollState state = (*watcher)->poll(batch, 4);
+      for (const WatchItem& item : batch) seen.push_back(item.event->version);
+      if (state == PollState::closed || (!seen.empty() && seen.back() == kLast)) break;
+      if (state == PollState::idle) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    cursor = (*watcher)->cursor();
+  }
+  delivery.join();
+  REQUIRE(delivery_ok.load());
+  REQUIRE(seen.size() == kLast);
+  for (Version v = 1; v <= kLast; ++v) REQUIRE(seen[v - 1] == v);
+  INFO(resumes << " subscriptions");
+  REQUIRE(hub->stats().resets > 0);
 }
 
 }  // namespace squall::kvstore
