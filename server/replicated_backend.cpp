@@ -1,5 +1,6 @@
 #include "server/replicated_backend.hpp"
 
+#include <boost/asio/post.hpp>
 #include <fmt/format.h>
 
 #include "common/log.hpp"
@@ -89,8 +90,13 @@ void ReplicatedBackend::run_ticker() {
     if (ticker_stop_) break;
     lock.unlock();
     Status posted = group_.post([this] { tick(); });
+    if (!posted.is_ok()) {
+      // The group stopped: submissions queued for it (their drain task lost or refused)
+      // would never run, so they fail now, as do those that come later.
+      fail_submissions(unavailable("the group is not running: " + posted.message()));
+      return;
+    }
     lock.lock();
-    if (!posted.is_ok()) break;  // the group stopped
   }
 }
 
@@ -132,9 +138,44 @@ bool ReplicatedBackend::admit(const std::function<void(Status)>& fail) {
   return true;
 }
 
-void ReplicatedBackend::post_or_fail(Task task, const std::function<void(Status)>& fail) {
-  Status posted = group_.post(std::move(task));
-  if (!posted.is_ok()) fail(unavailable("the group is not running: " + posted.message()));
+void ReplicatedBackend::post_or_fail(Task task, std::function<void(Status)> fail) {
+  bool first = false;
+  bool gone = false;
+  {
+    std::lock_guard lock(submit_mutex_);
+    gone = group_gone_;
+    if (!gone) {
+      first = submitted_.empty();
+      submitted_.push_back({std::move(task), std::move(fail)});
+    }
+  }
+  if (gone) return fail(unavailable("the group is not running"));
+  // A queue that is not empty has its drain task posted already (or being posted).
+  if (!first) return;
+  Status posted = group_.post([this] { drain_submissions(); });
+  if (!posted.is_ok()) {
+    fail_submissions(unavailable("the group is not running: " + posted.message()));
+  }
+}
+
+void ReplicatedBackend::drain_submissions() {
+  SQUALL_ASSERT(draining_.empty(), "submission batches overlap");
+  {
+    std::lock_guard lock(submit_mutex_);
+    draining_.swap(submitted_);
+  }
+  for (Submission& submission : draining_) submission.run();
+  draining_.clear();
+}
+
+void ReplicatedBackend::fail_submissions(const Status& status) {
+  std::vector<Submission> failing;
+  {
+    std::lock_guard lock(submit_mutex_);
+    group_gone_ = true;
+    failing.swap(submitted_);
+  }
+  for (Submission& submission : failing) submission.fail(status);
 }
 
 void ReplicatedBackend::put(PutRequest request, Callback<WriteResult> done) {
@@ -234,10 +275,13 @@ void ReplicatedBackend::on_persisted(ShardId shard, Version frontier) {
   std::vector<std::uint64_t> done;
   for (auto it = state.persist_waiters.begin(); it != end; ++it) done.push_back(it->second);
   state.persist_waiters.erase(state.persist_waiters.begin(), end);
+  std::vector<Answer> answers;
+  answers.reserve(done.size());
   for (std::uint64_t sequence : done) {
     auto found = writes_.find(sequence);
-    if (found != writes_.end()) complete_write(sequence, found->second->result);
+    if (found != writes_.end()) take_answer(sequence, found->second->result, answers);
   }
+  answer(std::move(answers));
 }
 
 void ReplicatedBackend::complete_write(std::uint64_t sequence, Result<WriteResult> result) {
@@ -246,6 +290,23 @@ void ReplicatedBackend::complete_write(std::uint64_t sequence, Result<WriteResul
   Callback<WriteResult> done = std::move(found->second->done);
   writes_.erase(found);
   done(std::move(result));
+}
+
+void ReplicatedBackend::take_answer(std::uint64_t sequence, Result<WriteResult> result,
+                                    std::vector<Answer>& answers) {
+  auto found = writes_.find(sequence);
+  SQUALL_ASSERT(found != writes_.end(), "answering unknown write {}", sequence);
+  answers.push_back({std::move(found->second->done), std::move(result)});
+  writes_.erase(found);
+}
+
+void ReplicatedBackend::answer(std::vector<Answer> answers) {
+  if (answers.empty()) return;
+  // One hand-off for the whole batch: the answers are formatted and passed to the HTTP
+  // threads from a reader thread, not from the progress thread.
+  boost::asio::post(*readers_, [answers = std::move(answers)]() mutable {
+    for (Answer& each : answers) each.done(std::move(each.result));
+  });
 }
 
 void ReplicatedBackend::on_installed() {
@@ -317,6 +378,7 @@ void ReplicatedBackend::fail_all() {
   // A write may already be delivered (even durable) and only wait for the frontier here.
   const Status unknown = unavailable("the node is shutting down; the write's outcome is "
                                      "unknown (a conditional retry tells)");
+  fail_submissions(gone);
   while (!writes_.empty()) complete_write(writes_.begin()->first, unknown);
   for (auto& [shard, state] : shards_) {
     state->persist_waiters.clear();

@@ -18,6 +18,10 @@
 // Threads: the KvBackend calls from any thread; the on_* notifications and attach() on the
 // group's progress thread, where all request state lives. Reads are decided there and run on
 // `read_threads` reader threads (ShardReplica's reads are safe beside apply and install).
+// Hand-offs are batched (docs/performance.md): requests wait in a submission queue that one
+// task on the progress thread drains (posted only when the queue was empty), and the writes
+// one move of a persistence frontier completes are answered together, by one task on a
+// reader thread.
 #pragma once
 
 #include <atomic>
@@ -93,6 +97,14 @@ class ReplicatedBackend final : public KvBackend {
   struct PendingRead;
   struct ShardState;
   using Task = std::function<void()>;
+  struct Submission {
+    Task run;                          // on the progress thread
+    std::function<void(Status)> fail;  // instead of `run`, when the group is gone
+  };
+  struct Answer {
+    Callback<WriteResult> done;
+    Result<WriteResult> result;
+  };
 
   // Counts a request in (or answers it at once: shutting down, too many in flight); `done`
   // then counts it out when called.
@@ -114,10 +126,22 @@ class ReplicatedBackend final : public KvBackend {
   void try_send(std::uint64_t sequence, PendingWrite& write);
   void on_result(ShardId shard, const kvstore::KvResult& result);
   void complete_write(std::uint64_t sequence, Result<WriteResult> result);
+  // Removes the write and adds its answer to `answers` (answered later, by answer()).
+  void take_answer(std::uint64_t sequence, Result<WriteResult> result,
+                   std::vector<Answer>& answers);
+  // Calls every answer's `done`, in order, in one task on a reader thread.
+  void answer(std::vector<Answer> answers);
   void tick();
   void run_ticker();
-  // Posts `task`; if the group is gone, runs `fail` instead (on the caller's thread).
-  void post_or_fail(Task task, const std::function<void(Status)>& fail);
+  // Queues `task` for the progress thread: the first one queued into an empty queue posts
+  // the task that drains it. If the group is gone, `fail` runs instead (on the caller's
+  // thread, or in fail_all()).
+  void post_or_fail(Task task, std::function<void(Status)> fail);
+  // Progress thread: runs every queued submission.
+  void drain_submissions();
+  // The group is gone (stopped, or shutting down): fails every queued submission with
+  // `status`, and every later one at once.
+  void fail_submissions(const Status& status);
   bool admit(const std::function<void(Status)>& fail);
   void release() { in_flight_.fetch_sub(1); }
   std::uint64_t deadline_us() const;
@@ -156,7 +180,12 @@ class ReplicatedBackend final : public KvBackend {
   std::atomic<std::size_t> in_flight_{0};
   std::atomic<bool> shutting_down_{false};
 
+  std::mutex submit_mutex_;
+  std::vector<Submission> submitted_;  // GUARDED_BY(submit_mutex_)
+  bool group_gone_ = false;            // GUARDED_BY(submit_mutex_)
+
   // Progress thread only.
+  std::vector<Submission> draining_;  // the batch being run (kept for its capacity)
   std::unordered_map<std::uint64_t, std::unique_ptr<PendingWrite>> writes_;
   std::map<ShardId, std::unique_ptr<ShardState>> shards_;
 

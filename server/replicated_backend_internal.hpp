@@ -80,14 +80,14 @@ template <typename T>
 void ReplicatedBackend::route(ShardId shard, std::function<HttpRequest()> forwarded,
                               Result<T> (*parse)(const HttpResponse&), Callback<T> done,
                               std::function<void(Callback<T>)> local) {
-  auto fail = [done](Status status) { done(std::move(status)); };
+  std::function<void(Status)> fail = [done](Status status) { done(std::move(status)); };
   post_or_fail(
       [this, shard, forwarded = std::move(forwarded), parse, done = std::move(done),
        local = std::move(local)]() mutable {
         if (group_.serves(shard)) return local(std::move(done));
         forward(group_.rest_addresses(shard), forwarded(), parse, std::move(done));
       },
-      fail);
+      std::move(fail));
 }
 
 }  // namespace squall::server

@@ -93,7 +93,7 @@ void ReplicatedBackend::list(ListRequest request, Callback<ListResult> done) {
         }
         list_shards(request, shards, std::move(done));
       },
-      fail);
+      std::move(fail));
 }
 
 void ReplicatedBackend::list_shards(const ListRequest& request,

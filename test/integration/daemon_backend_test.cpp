@@ -1,7 +1,8 @@
 // ReplicatedBackend over an in-process group (FakeGroup): writes answered from apply() after
 // persistence, preconditions, read barriers and their batching, stable/version/time reads,
-// resubmission after a view change, timeouts, lists merged over shards; and the forwarding
-// codec and list merge on their own.
+// resubmission after a view change, timeouts, lists merged over shards, batched hand-offs
+// (one task drains the queued submissions; one frontier move answers its writes together);
+// and the forwarding codec and list merge on their own.
 #include <catch2/catch.hpp>
 
 #include <netinet/in.h>
@@ -22,9 +23,39 @@ namespace {
 using server::Consistency;
 using server::WriteOutcome;
 
+// The group seen by the backend: FakeGroup, counting the tasks one thread posts.
+class CountingPort final : public server::GroupPort {
+ public:
+  explicit CountingPort(FakeGroup& group) : group_(group) {}
+  // Counts post() calls made from the calling thread from now on.
+  void count_this_thread() {
+    counted_.store(std::this_thread::get_id());
+    posts_.store(0);
+  }
+  std::uint64_t posts() const { return posts_.load(); }
+
+  Status post(std::function<void()> task) override {
+    if (counted_.load() == std::this_thread::get_id()) posts_.fetch_add(1);
+    return group_.post(std::move(task));
+  }
+  Result<std::uint64_t> send(ShardId shard, std::span<const std::byte> payload) override {
+    return group_.send(shard, payload);
+  }
+  bool serves(ShardId shard) const override { return group_.serves(shard); }
+  ViewId view_id() const override { return group_.view_id(); }
+  std::vector<std::string> rest_addresses(ShardId shard) const override {
+    return group_.rest_addresses(shard);
+  }
+
+ private:
+  FakeGroup& group_;
+  std::atomic<std::thread::id> counted_{};
+  std::atomic<std::uint64_t> posts_{0};
+};
+
 struct Fixture {
   explicit Fixture(std::uint32_t shards = 1, std::uint32_t timeout_ms = 5000)
-      : group(all_shards(shards)) {
+      : group(all_shards(shards)), port(group) {
     server::BackendOptions options;
     options.self = NodeId{1};
     options.layout.shards = shards;
@@ -32,7 +63,7 @@ struct Fixture {
     options.request_timeout_ms = timeout_ms;
     options.tick_ms = 5;
     backend = std::make_unique<server::ReplicatedBackend>(
-        options, group, SystemClock::instance(), nullptr, nullptr, [] { return true; },
+        options, port, SystemClock::instance(), nullptr, nullptr, [] { return true; },
         nullptr);
     group.connect(backend.get());
     for (std::uint32_t i = 0; i < shards; ++i) {
@@ -96,7 +127,21 @@ struct Fixture {
     });
   }
 
+  // Holds the progress thread in a task until the returned promise is set.
+  std::shared_ptr<std::promise<void>> hold_progress() {
+    auto gate = std::make_shared<std::promise<void>>();
+    auto entered = std::make_shared<std::promise<void>>();
+    auto held = entered->get_future();
+    REQUIRE(group.post([gate, entered] {
+                   entered->set_value();
+                   gate->get_future().wait();
+                 }).is_ok());
+    held.wait();
+    return gate;
+  }
+
   FakeGroup group;
+  CountingPort port;
   std::unique_ptr<server::ReplicatedBackend> backend;
   std::vector<std::unique_ptr<server::ShardReplica>> replicas;
 };
@@ -294,6 +339,94 @@ TEST_CASE("Backend: lists merge shards in key order with pagination") {
   }
   REQUIRE(keys.size() == 20);
   for (int i = 0; i < 20; ++i) CHECK(keys[i] == fmt::format("key{:02}", i));
+}
+
+TEST_CASE("Backend: requests queued together reach the progress thread in one task") {
+  Fixture fixture;
+  auto gate = fixture.hold_progress();
+  fixture.port.count_this_thread();
+  std::vector<std::future<Result<server::WriteResult>>> writes;
+  for (int i = 0; i < 20; ++i) {
+    writes.push_back(Fixture::later<server::WriteResult>([&](auto done) {
+      fixture.backend->put(server::PutRequest{fmt::format("q{}", i), "v", {}}, done);
+    }));
+  }
+  auto read = Fixture::later<server::GetResult>([&](auto done) {
+    fixture.backend->get(server::GetRequest{"q0", {}, Consistency::linearizable}, done);
+  });
+  // The first request posted the drain task; the others joined its queue.
+  CHECK(fixture.port.posts() == 1);
+  gate->set_value();
+  for (auto& write : writes) {
+    auto result = write.get();
+    REQUIRE(result.is_ok());
+    CHECK(result->outcome == WriteOutcome::written);
+  }
+  // Submitted after the put of q0 (both in one batch, in order): the read sees it.
+  auto value = read.get();
+  REQUIRE(value.is_ok());
+  CHECK(value->value == "v");
+  // The queue emptied: the next request posts again.
+  REQUIRE(fixture.put("next", "v").is_ok());
+  CHECK(fixture.port.posts() == 2);
+}
+
+TEST_CASE("Backend: writes one frontier move completes are answered together, off the "
+          "progress thread") {
+  Fixture fixture;
+  std::thread::id progress;
+  fixture.group.run([&] { progress = std::this_thread::get_id(); });
+  fixture.group.pause(true);
+  std::mutex mutex;
+  std::vector<std::thread::id> answered_on;
+  std::vector<std::future<Result<server::WriteResult>>> writes;
+  for (int i = 0; i < 10; ++i) {
+    writes.push_back(Fixture::later<server::WriteResult>([&](auto done) {
+      fixture.backend->put(server::PutRequest{fmt::format("a{}", i), "v", {}},
+                           [&, done](Result<server::WriteResult> result) {
+                             {
+                               std::lock_guard lock(mutex);
+                               answered_on.push_back(std::this_thread::get_id());
+                             }
+                             done(std::move(result));
+                           });
+    }));
+  }
+  fixture.group.run([] {});  // every write is queued in the group before delivery resumes
+  fixture.group.pause(false);
+  for (auto& write : writes) REQUIRE(write.get().is_ok());
+  std::lock_guard lock(mutex);
+  REQUIRE(answered_on.size() == 10);
+  for (std::thread::id thread : answered_on) {
+    CHECK(thread != progress);
+    CHECK(thread == answered_on.front());  // one task ran them all
+  }
+}
+
+TEST_CASE("Backend: requests still queued when the group stops are answered unavailable") {
+  Fixture fixture;
+  auto gate = fixture.hold_progress();
+  std::vector<std::future<Result<server::WriteResult>>> writes;
+  for (int i = 0; i < 5; ++i) {
+    writes.push_back(Fixture::later<server::WriteResult>([&](auto done) {
+      fixture.backend->put(server::PutRequest{fmt::format("s{}", i), "v", {}}, done);
+    }));
+  }
+  // Stop the group while its progress thread is held: the drain task never runs.
+  std::thread stopper([&] { fixture.group.stop(); });
+  while (fixture.group.post([] {}).is_ok()) std::this_thread::yield();
+  gate->set_value();
+  stopper.join();
+  // A request after the stop fails at once, on the caller's thread.
+  auto late = Fixture::wait<server::WriteResult>(
+      [&](auto done) { fixture.backend->put(server::PutRequest{"late", "v", {}}, done); });
+  CHECK(late.status().code() == Code::unavailable);
+  fixture.backend->fail_all();
+  for (auto& write : writes) {
+    REQUIRE(write.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    CHECK(write.get().status().code() == Code::unavailable);
+  }
+  CHECK(fixture.backend->in_flight() == 0);
 }
 
 TEST_CASE("Backend: a shard this node does not serve, without a forwarder, is unavailable") {
