@@ -261,7 +261,10 @@ void ReplicatedBackend::on_result(ShardId shard, const kvstore::KvResult& result
     if (result.version <= state.frontier) {
       complete_write(found->first, write.result);
     } else {
-      state.persist_waiters.emplace(result.version, found->first);
+      SQUALL_ASSERT(state.persist_waiters.empty() ||
+                        state.persist_waiters.back().first < result.version,
+                    "shard {}: result of version {} out of order", shard, result.version);
+      state.persist_waiters.emplace_back(result.version, found->first);
     }
   }
   if (!state.time_reads.empty()) serve_time_reads(state);
@@ -271,15 +274,15 @@ void ReplicatedBackend::on_persisted(ShardId shard, Version frontier) {
   ShardState& state = shard_state(shard);
   if (frontier <= state.frontier) return;
   state.frontier = frontier;
-  auto end = state.persist_waiters.upper_bound(frontier);
-  std::vector<std::uint64_t> done;
-  for (auto it = state.persist_waiters.begin(); it != end; ++it) done.push_back(it->second);
-  state.persist_waiters.erase(state.persist_waiters.begin(), end);
   std::vector<Answer> answers;
-  answers.reserve(done.size());
-  for (std::uint64_t sequence : done) {
-    auto found = writes_.find(sequence);
-    if (found != writes_.end()) take_answer(sequence, found->second->result, answers);
+  auto& waiters = state.persist_waiters;
+  while (!waiters.empty() && waiters.front().first <= frontier) {
+    // A write that timed out meanwhile is gone from writes_ (and was answered).
+    if (auto found = writes_.find(waiters.front().second); found != writes_.end()) {
+      answers.push_back({std::move(found->second->done), std::move(found->second->result)});
+      writes_.erase(found);
+    }
+    waiters.pop_front();
   }
   answer(std::move(answers));
 }
@@ -290,14 +293,6 @@ void ReplicatedBackend::complete_write(std::uint64_t sequence, Result<WriteResul
   Callback<WriteResult> done = std::move(found->second->done);
   writes_.erase(found);
   done(std::move(result));
-}
-
-void ReplicatedBackend::take_answer(std::uint64_t sequence, Result<WriteResult> result,
-                                    std::vector<Answer>& answers) {
-  auto found = writes_.find(sequence);
-  SQUALL_ASSERT(found != writes_.end(), "answering unknown write {}", sequence);
-  answers.push_back({std::move(found->second->done), std::move(result)});
-  writes_.erase(found);
 }
 
 void ReplicatedBackend::answer(std::vector<Answer> answers) {

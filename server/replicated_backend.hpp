@@ -126,9 +126,6 @@ class ReplicatedBackend final : public KvBackend {
   void try_send(std::uint64_t sequence, PendingWrite& write);
   void on_result(ShardId shard, const kvstore::KvResult& result);
   void complete_write(std::uint64_t sequence, Result<WriteResult> result);
-  // Removes the write and adds its answer to `answers` (answered later, by answer()).
-  void take_answer(std::uint64_t sequence, Result<WriteResult> result,
-                   std::vector<Answer>& answers);
   // Calls every answer's `done`, in order, in one task on a reader thread.
   void answer(std::vector<Answer> answers);
   void tick();

@@ -2,6 +2,7 @@
 // replicated_reads.cpp). Progress thread only.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <optional>
 #include <vector>
@@ -32,7 +33,9 @@ struct ReplicatedBackend::PendingRead {
 struct ReplicatedBackend::ShardState {
   ShardReplica* replica = nullptr;
   Version frontier = 0;  // the shard's persistence frontier
-  std::multimap<Version, std::uint64_t> persist_waiters;  // version -> write sequence
+  // (version, write sequence) of delivered writes waiting for the frontier, in version order
+  // (results come in apply order, so appending keeps it sorted).
+  std::deque<std::pair<Version, std::uint64_t>> persist_waiters;
   std::vector<PendingRead> waiting;  // linearizable reads not covered by a sent barrier
   std::vector<PendingRead> covered;  // reads the barrier in flight serves
   std::optional<std::uint64_t> barrier;  // sequence of the barrier in flight
